@@ -1,0 +1,176 @@
+/* The hot path: one FFI call per burst.  Receiving tops up the fill ring from
+ * the pool, sending recycles completions into it, so scripts only ever see
+ * batches of frames they own. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+/* In copy mode the kernel transmits inside sendto, a budget (32 by default) at
+ * a time; more kicks than this per burst means the device is not draining. */
+#define MAX_KICKS 64
+
+int lxsk_refill(struct lxsk_sock *s)
+{
+	struct lxsk_umem *u = s->umem;
+	struct xsk_ring_prod *fq = &s->pair->fq;
+	uint32_t n, idx = 0;
+	uint8_t state = (uint8_t)(LXSK_OWN_FILL | s->pair_tag);
+
+	if (s->closed || !s->pair->rx_refs)
+		return 0;
+	/* Keep at most half of the UMEM on the fill ring, so a socket that also
+	 * transmits can still allocate frames. */
+	n = u->fill_target - (*fq->producer - __atomic_load_n(fq->consumer, __ATOMIC_ACQUIRE));
+	if (n > u->fill_target)
+		return 0;
+	if (n > u->pool_count)
+		n = u->pool_count;
+	if (!n || xsk_ring_prod__reserve(fq, n, &idx) != n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t chunk = u->pool[--u->pool_count];
+
+		u->state[frame_index(u, chunk)] = state;
+		*xsk_ring_prod__fill_addr(fq, idx + i) = chunk;
+	}
+	xsk_ring_prod__submit(fq, n);
+	return (int)n;
+}
+
+int lxsk_recycle(struct lxsk_sock *s)
+{
+	if (s->closed)
+		return 0;
+	return lxsk_comp_take(s, NULL, s->umem->comp_size, 1);
+}
+
+int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
+{
+	uint32_t room;
+	int got;
+
+	if (batch_bad(b))
+		return lxsk_batch_error(b, "recv");
+	room = b->cap - b->n;
+	if (s->closed || !s->has_rx)
+		return s->closed ? lxsk_sock_usable(s, "recv")
+				 : lxsk_fail(EINVAL, "recv on %s queue %u: the socket has no RX ring", s->ifname,
+					     s->queue);
+	if (s->auto_fill)
+		lxsk_refill(s);
+	got = lxsk_rx_take(s, b, room);
+	if (got || !room)
+		return got;
+	if (timeout_ms) {
+		int r = lxsk_poll(s, 1, timeout_ms);
+
+		if (r < 0)
+			return r;
+		if (s->auto_fill)
+			lxsk_refill(s);
+		return lxsk_rx_take(s, b, room);
+	}
+	if (xsk_ring_prod__needs_wakeup(&s->pair->fq))
+		recvfrom(s->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+	return 0;
+}
+
+static bool tx_busy(const struct lxsk_sock *s)
+{
+	return *s->tx.consumer != *s->tx.producer;
+}
+
+/* Kicks until the kernel has taken everything on the TX ring, as copy mode
+ * needs; a kick that fails for good is reported. */
+static int drain_tx(struct lxsk_sock *s)
+{
+	for (int i = 0; i < MAX_KICKS && xsk_ring_prod__needs_wakeup(&s->tx) && tx_busy(s); i++) {
+		if (sendto(s->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+			continue;
+		switch (errno) {
+		case EAGAIN:
+		case EBUSY:
+		case ENOBUFS:
+		case EINTR: return 0;
+		case ENETDOWN:
+			return lxsk_fail(errno, "send on %s queue %u: the interface is down", s->ifname, s->queue);
+		}
+		return lxsk_fail(errno, "send on %s queue %u: sendto failed", s->ifname, s->queue);
+	}
+	return 0;
+}
+
+/* Puts as many frames as fit on the TX ring; returns how many. */
+static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what)
+{
+	struct lxsk_umem *u = s->umem;
+	uint8_t state = (uint8_t)(LXSK_OWN_TX | s->pair_tag);
+	uint32_t n = b->n, idx = 0, k;
+
+	if (s->closed)
+		return lxsk_sock_usable(s, what);
+	if (batch_bad(b))
+		return lxsk_batch_error(b, what);
+	if (!s->has_tx)
+		return lxsk_fail(EINVAL, "%s on %s queue %u: the socket has no TX ring", what, s->ifname, s->queue);
+	lxsk_comp_take(s, NULL, u->comp_size, 1);
+	k = xsk_prod_nb_free(&s->tx, n);
+	if (k > n)
+		k = n;
+	if (!k || xsk_ring_prod__reserve(&s->tx, k, &idx) != k)
+		return 0;
+	for (uint32_t i = 0; i < k; i++) {
+		const struct lxsk_frame *f = &b->f[i];
+		int err = lxsk_check_user_frame(u, f, i, what);
+
+		if (!err && !f->len)
+			err = lxsk_fail(EINVAL, "%s on %s queue %u: frame %u (addr 0x%llx) has length 0", what,
+					s->ifname, s->queue, i, (unsigned long long)f->addr);
+		if (err) {
+			while (i--)
+				u->state[frame_index(u, b->f[i].addr)] = LXSK_OWN_USER;
+			s->tx.cached_prod -= k;
+			return err;
+		}
+		u->state[frame_index(u, f->addr)] = state;
+		struct xdp_desc *d = xsk_ring_prod__tx_desc(&s->tx, idx + i);
+		d->addr = f->addr;
+		d->len = f->len;
+		d->options = f->options;
+	}
+	xsk_ring_prod__submit(&s->tx, k);
+	return (int)k;
+}
+
+int lxsk_send(struct lxsk_sock *s, struct lxsk_batch *b)
+{
+	int k = push_tx(s, b, "send");
+	int err;
+
+	if (k < 0)
+		return k;
+	err = drain_tx(s);
+	if (k) {
+		/* What did not fit stays with the script, at the front of the batch. */
+		memmove(&b->f[0], &b->f[k], (b->n - (uint32_t)k) * sizeof(b->f[0]));
+		b->n -= (uint32_t)k;
+	}
+	return err ? err : k;
+}
+
+int lxsk_forward(struct lxsk_sock *dst, struct lxsk_batch *b)
+{
+	int k = push_tx(dst, b, "forward");
+	int err;
+
+	if (k < 0)
+		return k;
+	/* Forwarding drops what the TX ring has no room for, as a switch would. */
+	for (uint32_t i = (uint32_t)k; i < b->n; i++)
+		lxsk_pool_put(dst->umem, b->f[i].addr);
+	b->n = 0;
+	err = drain_tx(dst);
+	return err ? err : k;
+}

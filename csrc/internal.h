@@ -1,0 +1,134 @@
+/* Private structures of the core.  Lua sees them only as opaque pointers. */
+#ifndef LXSK_INTERNAL_H
+#define LXSK_INTERNAL_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <xdp/xsk.h>
+
+#include "lxsk.h"
+
+/* Newer uapi than Debian's linux-libc-dev 6.1. */
+#ifndef XDP_USE_SG
+#define XDP_USE_SG (1 << 4)
+#endif
+#ifndef XDP_PKT_CONTD
+#define XDP_PKT_CONTD (1 << 0)
+#endif
+#ifndef XDP_MAX_TX_SKB_BUDGET
+#define XDP_MAX_TX_SKB_BUDGET 9
+#endif
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
+
+/* A frame's state byte: owner in the low bits, ring pair slot above. */
+#define OWN_MASK 0x3u
+#define PAIR_SHIFT 2
+#define LXSK_MAX_PAIRS 63
+
+enum pair_state { PAIR_UNUSED = 0, PAIR_FRESH, PAIR_LIVE, PAIR_DEAD };
+
+/* The fill and completion rings of one (netns, interface, queue).  libxdp keeps
+ * pointers to these and uses them again in xsk_socket__delete, so they live in
+ * the UMEM struct, which outlives every socket. */
+struct lxsk_pair {
+	struct xsk_ring_prod fq;
+	struct xsk_ring_cons cq;
+	uint64_t netns_cookie;
+	int ifindex;
+	uint32_t queue;
+	int refs; /* live sockets on this pair */
+	int rx_refs; /* of those, the ones with an RX ring */
+	enum pair_state state;
+};
+
+struct lxsk_umem {
+	uint32_t id;
+	struct xsk_umem *xu;
+	uint8_t *area;
+	uint64_t size;
+	bool huge;
+	uint32_t frame_count, frame_size, frame_shift, headroom;
+	uint32_t data_offset; /* XDP_PACKET_HEADROOM + headroom */
+	uint32_t fill_size, comp_size;
+	uint32_t fill_target; /* frames auto-fill keeps on a fill ring */
+	uint8_t *state;      /* one byte a frame */
+	uint64_t *pool;      /* free chunk addresses, a stack */
+	uint32_t pool_count;
+	struct lxsk_pair pairs[LXSK_MAX_PAIRS];
+	struct lxsk_sock *socks; /* open sockets, a list */
+	uint32_t nsocks;
+	bool had_sockets;
+	bool closed;
+};
+
+struct lxsk_sock {
+	struct lxsk_umem *umem;
+	struct xsk_socket *xs;
+	struct xsk_ring_cons rx;
+	struct xsk_ring_prod tx;
+	struct lxsk_pair *pair;
+	uint8_t pair_tag; /* slot << PAIR_SHIFT */
+	int fd;
+	int ifindex;
+	uint32_t queue;
+	char ifname[IF_NAMESIZE];
+	bool has_rx, has_tx;
+	bool closed;
+	bool auto_fill;
+	int tx_budget;
+	struct lxsk_sock *next;
+};
+
+/* error.c */
+int lxsk_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void lxsk_libxdp_quiet(void);
+const char *lxsk_libxdp_last(void);
+
+/* umem.c */
+static inline uint32_t frame_index(const struct lxsk_umem *u, uint64_t addr)
+{
+	return (uint32_t)(addr >> u->frame_shift);
+}
+static inline uint64_t chunk_of(const struct lxsk_umem *u, uint64_t addr)
+{
+	return addr & ~(uint64_t)(u->frame_size - 1);
+}
+static inline unsigned owner_of(const struct lxsk_umem *u, uint64_t addr)
+{
+	return u->state[frame_index(u, addr)] & OWN_MASK;
+}
+static inline void frame_fill(const struct lxsk_umem *u, struct lxsk_frame *f, uint64_t addr, uint32_t len,
+			      uint32_t options)
+{
+	uint64_t end = chunk_of(u, addr) + u->frame_size;
+
+	f->data = u->area + addr;
+	f->addr = addr;
+	f->len = len;
+	f->options = options;
+	f->umem_id = u->id;
+	f->cap = (uint32_t)(end - addr);
+}
+/* A batch's count comes from Lua, which may have written anything into it. */
+static inline int batch_bad(const struct lxsk_batch *b)
+{
+	return b->n > b->cap;
+}
+int lxsk_batch_error(const struct lxsk_batch *b, const char *what);
+const char *lxsk_owner_name(unsigned owner);
+int lxsk_check_user_frame(const struct lxsk_umem *u, const struct lxsk_frame *f, uint32_t i, const char *what);
+void lxsk_pool_put(struct lxsk_umem *u, uint64_t addr);
+void lxsk_umem_unlink_sock(struct lxsk_umem *u, struct lxsk_sock *s);
+void lxsk_umem_reclaim_pair(struct lxsk_umem *u, const struct lxsk_pair *p);
+int lxsk_sock_usable(const struct lxsk_sock *s, const char *what);
+
+/* ring.c, shared with the batch calls */
+int lxsk_comp_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, int to_pool);
+int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max);
+
+#endif

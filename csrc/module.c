@@ -1,0 +1,25 @@
+/* The Lua C module `xsk.core`.  It only tells Lua where it was loaded from:
+ * every call after that goes through the FFI, which the JIT compiles. */
+#include <dlfcn.h>
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "internal.h"
+
+#define LXSK_VERSION "0.1.0"
+
+int luaopen_xsk_core(lua_State *L);
+
+int luaopen_xsk_core(lua_State *L)
+{
+	Dl_info info;
+
+	if (!dladdr((void *)luaopen_xsk_core, &info) || !info.dli_fname)
+		return luaL_error(L, "xsk.core: cannot find the path of its own shared object");
+	lua_createtable(L, 0, 2);
+	lua_pushstring(L, info.dli_fname);
+	lua_setfield(L, -2, "path");
+	lua_pushstring(L, LXSK_VERSION);
+	lua_setfield(L, -2, "version");
+	return 1;
+}
