@@ -43,6 +43,7 @@ struct lxsk_pair {
 	uint32_t queue;
 	int refs; /* live sockets on this pair */
 	int rx_refs; /* of those, the ones with an RX ring */
+	bool prog_loaded; /* libxdp loaded the XDP program for this queue */
 	enum pair_state state;
 };
 

@@ -9,9 +9,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+
+#define BUSY_RETRIES 20
+#define BUSY_WAIT_NS 10000000L
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -203,6 +207,28 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 			  o->ifname, o->queue, LXSK_MAX_PAIRS);
 		return NULL;
 	}
+	/* libxdp binds every later socket against the UMEM's first one, and the
+	 * kernel lets a socket share fill and completion rings only with that
+	 * socket's own interface and queue. */
+	if (pair->state == PAIR_LIVE && pair != &u->pairs[0]) {
+		lxsk_fail(EINVAL,
+			  "socket on %s queue %u: another socket of this UMEM is bound here, but sockets share "
+			  "an interface and queue only with the UMEM's first socket; make the first socket of "
+			  "the UMEM the one on %s queue %u, or use a second UMEM",
+			  o->ifname, o->queue, o->ifname, o->queue);
+		return NULL;
+	}
+	/* libxdp 1.3 keeps the program it loads in the state both sockets share
+	 * and frees it once per socket: a double free.  Sharing a queue is safe
+	 * only when the user manages the program. */
+	if (pair->state == PAIR_LIVE && (pair->prog_loaded || o->load_program)) {
+		lxsk_fail(EINVAL,
+			  "socket on %s queue %u: two sockets on one queue need load_program = false on both "
+			  "(libxdp would free its XDP program twice); attach a program yourself and register "
+			  "the sockets in its XSKMAP",
+			  o->ifname, o->queue);
+		return NULL;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		lxsk_fail(ENOMEM, "socket on %s queue %u: out of memory", o->ifname, o->queue);
@@ -230,14 +256,23 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 					  : o->bind_mode == LXSK_BIND_ZEROCOPY ? XDP_ZEROCOPY
 									       : 0)),
 	};
-	err = xsk_socket__create_shared(&s->xs, o->ifname, o->queue, u->xu, s->has_rx ? &s->rx : NULL,
-					s->has_tx ? &s->tx : NULL, &pair->fq, &pair->cq, &cfg);
+	/* The kernel frees a closed socket's hold on its queue from a work queue,
+	 * so binding again right after a close can briefly see EBUSY. */
+	for (int tries = 0;; tries++) {
+		err = xsk_socket__create_shared(&s->xs, o->ifname, o->queue, u->xu, s->has_rx ? &s->rx : NULL,
+						s->has_tx ? &s->tx : NULL, &pair->fq, &pair->cq, &cfg);
+		if (err != -EBUSY || tries >= BUSY_RETRIES)
+			break;
+		nanosleep(&(struct timespec){ .tv_nsec = BUSY_WAIT_NS }, NULL);
+	}
 	if (err) {
 		explain_create_error(o, err);
 		free(s);
 		return NULL;
 	}
 	s->fd = xsk_socket__fd(s->xs);
+	if (pair->state != PAIR_LIVE)
+		pair->prog_loaded = o->load_program != 0;
 	pair->state = PAIR_LIVE;
 	pair->netns_cookie = cookie;
 	pair->ifindex = ifindex;
