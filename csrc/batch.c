@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -173,4 +174,30 @@ int lxsk_forward(struct lxsk_sock *dst, struct lxsk_batch *b)
 	b->n = 0;
 	err = drain_tx(dst);
 	return err ? err : k;
+}
+
+/* Kicks until the kernel has taken every frame on the TX ring, or timeout_ms
+ * passes (negative: no limit); returns the frames still waiting. */
+int lxsk_flush(struct lxsk_sock *s, int timeout_ms)
+{
+	struct timespec start, now;
+	int err;
+
+	if (s->closed)
+		return lxsk_sock_usable(s, "flush");
+	if (!s->has_tx)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (tx_busy(s)) {
+		err = lxsk_kick_tx(s);
+		if (err)
+			return err;
+		lxsk_recycle(s);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (timeout_ms >= 0 &&
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= timeout_ms)
+			break;
+	}
+	lxsk_recycle(s);
+	return (int)(*s->tx.producer - *s->tx.consumer);
 }

@@ -139,6 +139,7 @@ int lxsk_recycle(struct lxsk_sock *s);
 int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms);
 int lxsk_send(struct lxsk_sock *s, struct lxsk_batch *b);
 int lxsk_forward(struct lxsk_sock *dst, struct lxsk_batch *b);
+int lxsk_flush(struct lxsk_sock *s, int timeout_ms);
 
 /* Network namespaces, for specs, examples and tools that set up veth pairs. */
 int lxsk_netns_enter(const char *name);

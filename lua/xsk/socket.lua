@@ -112,6 +112,14 @@ function Socket:forward(b)
   return n
 end
 
+-- Waits until the kernel has transmitted everything on the TX ring, up to
+-- timeout_ms (default 1000, -1: no limit); returns the frames still waiting.
+function Socket:flush(timeout_ms)
+  local n = C.lxsk_flush(self.s, timeout_ms or 1000)
+  if n < 0 then raise(2) end
+  return n
+end
+
 function Socket:refill() return C.lxsk_refill(self.s) end
 function Socket:recycle() return C.lxsk_recycle(self.s) end
 

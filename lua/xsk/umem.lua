@@ -48,7 +48,7 @@ function M.new(cfg, level)
     data_offset = info.data_offset,
     max_packet = info.frame_size - info.data_offset,
     batches = setmetatable({}, { __mode = "k" }),
-    sockets = {},
+    sockets = setmetatable({}, { __mode = "v" }), -- closed with the UMEM, collected freely
   }, Umem)
 end
 
