@@ -10,7 +10,7 @@ CORE_SRC := $(sort $(wildcard csrc/*.c))
 CORE_OBJ := $(CORE_SRC:csrc/%.c=build/%.o)
 CORE_SO  := lua/xsk/core.so
 
-.PHONY: all test demo deps install clean
+.PHONY: all test demo deps install rock-install clean
 all: $(CORE_SO)
 
 build/%.o: csrc/%.c $(wildcard csrc/*.h) | build
@@ -28,14 +28,24 @@ $(CORE_SO): $(CORE_OBJ)
 deps:
 	./.ci/deps
 
-test: all
+# Both install what they need first, so they are the whole set-up.
+test: deps
+	$(MAKE) all
 	./spec/run
 
-demo: all
+demo: deps
+	$(MAKE) all
 	./examples/demo.sh
 
-install: all
+install: deps
 	luarocks --lua-version=5.1 make rockspec/lua-xsk-scm-1.rockspec LUA_INCDIR=/usr/include/luajit-2.1
+
+# Called by luarocks with INST_LUADIR and INST_LIBDIR.
+rock-install: all
+	install -d $(INST_LUADIR)/xsk $(INST_LIBDIR)/xsk $(INST_LUADIR)/xsk/bpf
+	install -m 644 lua/xsk/*.lua $(INST_LUADIR)/xsk/
+	install -m 755 $(CORE_SO) $(INST_LIBDIR)/xsk/core.so
+	install -m 644 bpf/*.bpf.o $(INST_LUADIR)/xsk/bpf/
 
 clean:
 	rm -rf build $(CORE_SO) $(CLEAN_EXTRA)
