@@ -203,6 +203,15 @@ int setvbuf(void *f, char *buf, int mode, size_t size);
 char *strerror(int errnum);
 struct lxsk_timespec { long tv_sec; long tv_nsec; };
 int clock_gettime(int clk, struct lxsk_timespec *ts);
+
+/* Classic pcap file (lua/xsk/pcap.lua), in the writer's byte order. */
+struct lxsk_pcap_hdr {
+	uint32_t magic;
+	uint16_t version_major, version_minor;
+	int32_t thiszone;
+	uint32_t sigfigs, snaplen, linktype;
+};
+struct lxsk_pcap_rec { uint32_t ts_sec, ts_frac, caplen, len; };
 ]]
 
 -- ---- XDP programs and steering rules (csrc/prog.c) ----
