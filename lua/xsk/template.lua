@@ -7,6 +7,12 @@
 --       payload = "hello", size = 64 }
 --   t:set_u32(0, seq)                  -- a sequence number at payload offset 0
 --   local n = t:stamp(frame.data, frame.cap)
+--
+-- Keys: src_mac, dst_mac, src_ip, dst_ip (both IPv4 or both IPv6), src_port,
+-- dst_port are required; payload (string, zero-padded up to size), size
+-- (whole frame, default the payload's length or 60), max_size (room for
+-- set_length to grow into), vlan (VID) and vlan_pcp, ttl (hop limit on IPv6),
+-- tos (traffic class on IPv6) and flow_label (IPv6) are optional.
 local ffi = require "ffi"
 local bit = require "bit"
 local C = require "xsk.cdef"

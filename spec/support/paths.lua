@@ -12,7 +12,7 @@ end
 -- Without lua/xsk/core.so the checksum code alone goes into a private
 -- library; a core.so that exists but fails to load is a real failure and is
 -- left to raise.
-if not package.loaded["xsk.core"] and not exists("lua/xsk/core.so") then
+if not package.loaded["xsk.core"] and not package.preload["xsk.core"] and not exists("lua/xsk/core.so") then
 	local base = os.tmpname()
 	os.remove(base)
 	local so = base .. ".so"
