@@ -25,4 +25,19 @@ function M.batch(n) return frame.batch(n) end
 
 M.XDP_PACKET_HEADROOM = 256
 
+-- The batteries load on first use: xsk.headers, xsk.checksum, xsk.template,
+-- xsk.pcap, xsk.stats, xsk.steer, xsk.prog, xsk.netns.
+local batteries = {
+  headers = true, checksum = true, template = true, pcap = true, stats = true,
+  steer = true, prog = true, netns = true,
+}
+setmetatable(M, {
+  __index = function(t, k)
+    if not batteries[k] then return nil end
+    local mod = require("xsk." .. k)
+    rawset(t, k, mod)
+    return mod
+  end,
+})
+
 return M
