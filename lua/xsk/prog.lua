@@ -76,7 +76,8 @@ end
 function M.load(cfg)
   local o = config.apply("xsk.prog", M.schema, cfg, 2)
   config.require("xsk.prog", o, "file", 2)
-  return M.load_checked("xsk.prog", o, 2)
+  local p = M.load_checked("xsk.prog", o, 2) -- not a tail call: error levels count this frame
+  return p
 end
 
 local function check_open(self, level)
