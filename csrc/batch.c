@@ -161,11 +161,44 @@ int lxsk_send(struct lxsk_sock *s, struct lxsk_batch *b)
 	return err ? err : k;
 }
 
+/* Forward gives the frames that do not fit back to the pool, so every frame of
+ * the batch must be the script's, not only the ones push_tx looks at.  Check
+ * them all first, marking each as it passes so a frame listed twice is caught,
+ * then undo the marks. */
+static int check_forward_batch(struct lxsk_sock *s, const struct lxsk_batch *b)
+{
+	struct lxsk_umem *u = s->umem;
+	uint32_t i;
+	int err = 0;
+
+	for (i = 0; i < b->n; i++) {
+		const struct lxsk_frame *f = &b->f[i];
+
+		err = lxsk_check_user_frame(u, f, i, "forward");
+		if (!err && !f->len)
+			err = lxsk_fail(EINVAL, "forward on %s queue %u: frame %u (addr 0x%llx) has length 0", s->ifname,
+					s->queue, i, (unsigned long long)f->addr);
+		if (err)
+			break;
+		u->state[frame_index(u, f->addr)] = LXSK_OWN_POOL;
+	}
+	while (i--)
+		u->state[frame_index(u, b->f[i].addr)] = LXSK_OWN_USER;
+	return err;
+}
+
 int lxsk_forward(struct lxsk_sock *dst, struct lxsk_batch *b)
 {
-	int k = push_tx(dst, b, "forward");
-	int err;
+	int k, err;
 
+	if (dst->closed)
+		return lxsk_sock_usable(dst, "forward");
+	if (batch_bad(b))
+		return lxsk_batch_error(b, "forward");
+	err = check_forward_batch(dst, b);
+	if (err)
+		return err;
+	k = push_tx(dst, b, "forward");
 	if (k < 0)
 		return k;
 	/* Forwarding drops what the TX ring has no room for, as a switch would. */
