@@ -427,6 +427,11 @@ int lxsk_prog_mode(const struct lxsk_prog *p)
 	}
 }
 
+const char *lxsk_prog_name(const struct lxsk_prog *p)
+{
+	return p && p->name ? p->name : "";
+}
+
 int lxsk_prog_ifindex(const struct lxsk_prog *p)
 {
 	return p ? p->ifindex : -EINVAL;

@@ -99,6 +99,7 @@ void lxsk_prog_free(struct lxsk_prog *p);  /* for the GC: close, then free */
 int lxsk_prog_path(const struct lxsk_prog *p); /* enum lxsk_prog_path */
 int lxsk_prog_mode(const struct lxsk_prog *p); /* enum lxsk_attach_mode actually used */
 int lxsk_prog_ifindex(const struct lxsk_prog *p);
+const char *lxsk_prog_name(const struct lxsk_prog *p); /* the program's name in its object */
 int lxsk_prog_id(const struct lxsk_prog *p);  /* kernel program id */
 int lxsk_prog_attached(const struct lxsk_prog *p);
 int lxsk_prog_map_fd(struct lxsk_prog *p, const char *name);

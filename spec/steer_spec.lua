@@ -36,6 +36,7 @@ local function pair(opts)
     addr6_a = "2001:db8::1/64", addr6_b = "2001:db8::2/64",
   }
   defer(function() env.destroy() end)
+  cleanups.env = env
   netns.enter(env)
   return env
 end
@@ -243,6 +244,21 @@ describe("leftovers", function()
 
     sh("ip link set dev va xdpgeneric obj " .. OBJ .. " sec xdp")
     assert.equals(1, prog.detach("va", true)) -- ours: goes with ours_only
+
+    -- a process killed while its program is attached
+    local env = cleanups.env
+    local child = ("ip netns exec %s luajit -e 'package.path=\"lua/?.lua;\"..package.path; package.cpath=\"lua/?.so;\"..package.cpath; "
+      .. "local st = require(\"xsk.steer\").open{ ifname = \"va\" }; st:add_rule{ proto = \"udp\" }; "
+      .. "os.execute(\"kill -KILL $PPID\")'"):format(env.ns)
+    local _, out = run(child)
+    assert.matches("Killed", out, 1, true)
+    local leftover = xdp_on("va")
+    assert.is_truthy(leftover, "the killed process left its program attached")
+    st = steer.open { ifname = "va" }
+    assert.is_truthy(xdp_on("va") ~= leftover)
+    assert.same({}, st:rules(), "a fresh program, not the leftover's rules")
+    st:close()
+    assert.is_nil(xdp_on("va"))
 
     sh("ip link set dev va xdpdrv obj /usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o sec xdp")
     local ok, err = pcall(steer.open, { ifname = "va" })

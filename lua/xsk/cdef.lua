@@ -244,6 +244,7 @@ void lxsk_prog_free(struct lxsk_prog *p);
 int lxsk_prog_path(const struct lxsk_prog *p);
 int lxsk_prog_mode(const struct lxsk_prog *p);
 int lxsk_prog_ifindex(const struct lxsk_prog *p);
+const char *lxsk_prog_name(const struct lxsk_prog *p);
 int lxsk_prog_id(const struct lxsk_prog *p);
 int lxsk_prog_attached(const struct lxsk_prog *p);
 int lxsk_prog_map_fd(struct lxsk_prog *p, const char *name);

@@ -67,7 +67,7 @@ function M.load_checked(what, o, level)
   ffi.gc(p, C.lxsk_prog_free)
   local ifidx = C.lxsk_prog_ifindex(p)
   return setmetatable({
-    p = p, file = file, program = program, xskmap = xskmap ~= "" and xskmap or nil,
+    p = p, file = file, program = ffi.string(C.lxsk_prog_name(p)), xskmap = xskmap ~= "" and xskmap or nil,
     ifname = ifname, ifindex = ifidx, frags = o.frags, registered = {},
   }, Prog)
 end
