@@ -10,6 +10,8 @@ local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
 package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
 package.cpath = root .. "/lua/?.so;" .. package.cpath
 
+local ffi = require "ffi"
+
 local NAME = "hello_xdp"
 local MESSAGE = "Hello, world!"
 
@@ -29,7 +31,7 @@ options:
   -h, --help      show this text
 
 exit status: 0 when the frame arrived, 1 when it did not or on errors,
-2 on bad arguments.
+2 on bad arguments, 130 when interrupted.
 ]]
 
 -- A usage error is a table, so the top level can tell it from a failure.
@@ -83,7 +85,6 @@ local ETH_HEADER = "\255\255\255\255\255\255" .. "\2\0\0\0\0\1" .. "\136\181"
 
 -- A monotonic clock for the wait.  The symbol is renamed on the Lua side so
 -- this declaration cannot clash with another module declaring clock_gettime.
-local ffi = require "ffi"
 ffi.cdef [[
 struct xskex_timespec { long tv_sec; long tv_nsec; };
 int xskex_clock_gettime(int clk, struct xskex_timespec *ts) __asm__("clock_gettime");
@@ -94,6 +95,25 @@ local function now_ms()
   ffi.C.xskex_clock_gettime(CLOCK_MONOTONIC, ts)
   return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
 end
+
+-- Ctrl-C and kill: LuaJIT's own SIGINT handler raises "interrupted!" at
+-- whatever Lua line runs next, which can be in the middle of cleanup and leave
+-- the namespace behind.  So SIGHUP, SIGINT and SIGTERM are held for the whole
+-- run and taken at points where stopping is safe.
+ffi.cdef [[
+typedef struct { uint8_t bits[128]; } xskex_sigset_t;
+int xskex_sigemptyset(xskex_sigset_t *set) __asm__("sigemptyset");
+int xskex_sigaddset(xskex_sigset_t *set, int sig) __asm__("sigaddset");
+int xskex_sigprocmask(int how, const xskex_sigset_t *set, xskex_sigset_t *old) __asm__("sigprocmask");
+int xskex_sigtimedwait(const xskex_sigset_t *set, void *info, const struct xskex_timespec *t) __asm__("sigtimedwait");
+]]
+local stop_set, no_wait = ffi.new("xskex_sigset_t"), ffi.new("struct xskex_timespec")
+ffi.C.xskex_sigemptyset(stop_set)
+for _, sig in ipairs { 1, 2, 15 } do ffi.C.xskex_sigaddset(stop_set, sig) end
+local function hold_signals() ffi.C.xskex_sigprocmask(0, stop_set, nil) end -- SIG_BLOCK
+-- Takes a pending stop signal, if there is one.
+local function stop_requested() return ffi.C.xskex_sigtimedwait(stop_set, nil, no_wait) > 0 end
+local INTERRUPTED = setmetatable({}, { __tostring = function() return "interrupted" end })
 
 -- Everything that must be undone, in the order it is undone.
 local state = {}
@@ -125,6 +145,7 @@ local function main(opts)
   state.sock1 = state.umem1:socket { ifname = dev1, queue = opts.queue, rx = false }
   state.sock2 = state.umem2:socket { ifname = dev2, queue = opts.queue, tx = false }
   local umem1, umem2, sock1, sock2 = state.umem1, state.umem2, state.sock1, state.sock2
+  if stop_requested() then error(INTERRUPTED, 0) end
 
   local tx = umem1:batch(1)
   if umem1:alloc(tx, 1) ~= 1 then error("no free frame in dev1's UMEM") end
@@ -136,6 +157,7 @@ local function main(opts)
   local rx = umem2:batch(32)
   local deadline = now_ms() + opts.timeout
   while now_ms() < deadline do
+    if stop_requested() then error(INTERRUPTED, 0) end
     local n = sock2:recv(rx, 50)
     for i = 0, n - 1 do
       local pkt = rx.f[i]:bytes()
@@ -164,14 +186,14 @@ if opts.help then
   os.exit(0)
 end
 
--- pcall so that the namespace goes away whatever happens, including the
--- "interrupted!" error LuaJIT raises on Ctrl-C.
+-- pcall so that the namespace goes away whatever happens.
+hold_signals()
 local ran, result = pcall(main, opts)
 local cleaned, cleanup_err = pcall(cleanup)
 if not cleaned then io.stderr:write(NAME, ": cleanup: ", tostring(cleanup_err), "\n") end
 if not ran then
   io.stderr:write(NAME, ": ", tostring(result), "\n")
-  os.exit(1)
+  os.exit(result == INTERRUPTED and 130 or 1)
 end
 if not result then
   io.stderr:write(NAME, ": no matching frame received within ", opts.timeout, " ms\n")

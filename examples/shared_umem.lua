@@ -34,7 +34,7 @@ options:
   -h, --help      show this text
 
 exit status: 0 when every frame arrived, 1 when not or on errors,
-2 on bad arguments.
+2 on bad arguments, 130 when interrupted.
 ]]
 
 local function usage_error(fmt, ...)
@@ -92,6 +92,25 @@ local function now_ms()
   return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
 end
 
+-- Ctrl-C and kill: LuaJIT's own SIGINT handler raises "interrupted!" at
+-- whatever Lua line runs next, which can be in the middle of cleanup and leave
+-- the namespace behind.  So SIGHUP, SIGINT and SIGTERM are held for the whole
+-- run and taken at points where stopping is safe.
+ffi.cdef [[
+typedef struct { uint8_t bits[128]; } xskex_sigset_t;
+int xskex_sigemptyset(xskex_sigset_t *set) __asm__("sigemptyset");
+int xskex_sigaddset(xskex_sigset_t *set, int sig) __asm__("sigaddset");
+int xskex_sigprocmask(int how, const xskex_sigset_t *set, xskex_sigset_t *old) __asm__("sigprocmask");
+int xskex_sigtimedwait(const xskex_sigset_t *set, void *info, const struct xskex_timespec *t) __asm__("sigtimedwait");
+]]
+local stop_set, no_wait = ffi.new("xskex_sigset_t"), ffi.new("struct xskex_timespec")
+ffi.C.xskex_sigemptyset(stop_set)
+for _, sig in ipairs { 1, 2, 15 } do ffi.C.xskex_sigaddset(stop_set, sig) end
+local function hold_signals() ffi.C.xskex_sigprocmask(0, stop_set, nil) end -- SIG_BLOCK
+-- Takes a pending stop signal, if there is one.
+local function stop_requested() return ffi.C.xskex_sigtimedwait(stop_set, nil, no_wait) > 0 end
+local INTERRUPTED = setmetatable({}, { __tostring = function() return "interrupted" end })
+
 -- Broadcast destination, locally administered source, local-experiment
 -- EtherType: frames the kernel stack on either side leaves alone.
 local ETH_HEADER = "\255\255\255\255\255\255" .. "\2\0\0\0\0\1" .. "\136\181"
@@ -123,6 +142,7 @@ local function main(o)
   state.sock1 = umem:socket { ifname = dev1, queue = o.queue, rx = false, auto_fill = false }
   state.sock2 = umem:socket { ifname = dev2, queue = o.queue, tx = false, auto_fill = false }
   local sock1, sock2 = state.sock1, state.sock2
+  if stop_requested() then error(INTERRUPTED, 0) end
   print(("one UMEM (%d frames of %d bytes) shared by %s (TX) and %s (RX)"):format(
     umem.frame_count, umem.frame_size, dev1, dev2))
 
@@ -152,6 +172,7 @@ local function main(o)
   local rx = umem:batch(16)
   local got, deadline = 0, now_ms() + o.timeout
   while got < o.count and now_ms() < deadline do
+    if stop_requested() then error(INTERRUPTED, 0) end
     local n = sock2.rx:poll_and_consume(rx, 50)
     for i = 0, n - 1 do
       local f = rx.f[i]
@@ -199,14 +220,14 @@ if o.help then
   os.exit(0)
 end
 
--- pcall so that the namespace goes away whatever happens, including the
--- "interrupted!" error LuaJIT raises on Ctrl-C.
+-- pcall so that the namespace goes away whatever happens.
+hold_signals()
 local ran, result = pcall(main, o)
 local cleaned, cleanup_err = pcall(cleanup)
 if not cleaned then io.stderr:write(NAME, ": cleanup: ", tostring(cleanup_err), "\n") end
 if not ran then
   io.stderr:write(NAME, ": ", tostring(result), "\n")
-  os.exit(1)
+  os.exit(result == INTERRUPTED and 130 or 1)
 end
 if not result then
   io.stderr:write(NAME, ": not every frame arrived\n")
