@@ -12,6 +12,7 @@ package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.pa
 package.cpath = root .. "/lua/?.so;" .. package.cpath
 
 local ffi = require "ffi"
+local bit = require "bit"
 
 local NAME = "dev1_to_dev2"
 
@@ -128,50 +129,29 @@ typedef struct { uint8_t bits[128]; } xskex_sigset_t;
 int xskex_clock_gettime(int clk, struct xskex_timespec *ts) __asm__("clock_gettime");
 int xskex_sigemptyset(xskex_sigset_t *set) __asm__("sigemptyset");
 int xskex_sigaddset(xskex_sigset_t *set, int sig) __asm__("sigaddset");
-int xskex_sigismember(const xskex_sigset_t *set, int sig) __asm__("sigismember");
 int xskex_sigprocmask(int how, const xskex_sigset_t *set, xskex_sigset_t *old) __asm__("sigprocmask");
-int xskex_sigpending(xskex_sigset_t *set) __asm__("sigpending");
 int xskex_sigtimedwait(const xskex_sigset_t *set, void *info, const struct xskex_timespec *t) __asm__("sigtimedwait");
 ]]
 local libc = ffi.C
-local CLOCK_MONOTONIC, SIGINT, SIGTERM, SIG_BLOCK, SIG_SETMASK = 1, 2, 15, 0, 2
 
 local ts = ffi.new("struct xskex_timespec")
 local function now()
-  libc.xskex_clock_gettime(CLOCK_MONOTONIC, ts)
+  libc.xskex_clock_gettime(1, ts) -- CLOCK_MONOTONIC
   return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
 end
 
--- Ctrl-C: LuaJIT's own handler only takes effect in the interpreter, and the
--- send/receive loop runs as compiled code.  So SIGINT/SIGTERM are blocked
--- while it runs, and the loop asks the kernel whether one is pending.
-local stop_set = ffi.new("xskex_sigset_t")
-local old_mask = ffi.new("xskex_sigset_t")
-local pending = ffi.new("xskex_sigset_t")
-local zero_wait = ffi.new("struct xskex_timespec")
+-- Ctrl-C and kill: LuaJIT's own SIGINT handler raises "interrupted!" at
+-- whatever Lua line runs next (which can be in the middle of cleanup), and
+-- not at all inside compiled code such as the send/receive loop.  So SIGHUP,
+-- SIGINT and SIGTERM are held for the whole run and taken at points where
+-- stopping is safe.
+local stop_set, no_wait = ffi.new("xskex_sigset_t"), ffi.new("struct xskex_timespec")
 libc.xskex_sigemptyset(stop_set)
-libc.xskex_sigaddset(stop_set, SIGINT)
-libc.xskex_sigaddset(stop_set, SIGTERM)
-
-local signals_blocked = false
-local function block_signals()
-  libc.xskex_sigprocmask(SIG_BLOCK, stop_set, old_mask)
-  signals_blocked = true
-end
-
-local function stop_requested()
-  libc.xskex_sigpending(pending)
-  return libc.xskex_sigismember(pending, SIGINT) == 1 or libc.xskex_sigismember(pending, SIGTERM) == 1
-end
-
--- Takes any pending stop signal off the process before unblocking, so it is
--- not delivered in the middle of cleanup.
-local function unblock_signals()
-  if not signals_blocked then return end
-  while libc.xskex_sigtimedwait(stop_set, nil, zero_wait) > 0 do end
-  libc.xskex_sigprocmask(SIG_SETMASK, old_mask, nil)
-  signals_blocked = false
-end
+for _, sig in ipairs { 1, 2, 15 } do libc.xskex_sigaddset(stop_set, sig) end
+local function hold_signals() libc.xskex_sigprocmask(0, stop_set, nil) end -- SIG_BLOCK
+-- Takes a pending stop signal, if there is one.
+local function stop_requested() return libc.xskex_sigtimedwait(stop_set, nil, no_wait) > 0 end
+local INTERRUPTED = setmetatable({}, { __tostring = function() return "interrupted" end })
 
 -- Frame layout: broadcast destination, locally administered source, the
 -- IEEE local-experiment EtherType, two bytes of padding so the sequence number
@@ -184,7 +164,6 @@ local ETYPE_HI, ETYPE_LO = 0x88, 0xB5
 local state = {}
 
 local function cleanup()
-  unblock_signals()
   if state.sock1 then state.sock1:close() end
   if state.sock2 then state.sock2:close() end
   if state.umem1 then state.umem1:close() end
@@ -197,6 +176,7 @@ end
 -- and allocates nothing.
 local function run(o, sock1, sock2, umem1, umem2, tx, rx, hdr, seen)
   local copy, cast, min = ffi.copy, ffi.cast, math.min
+  local band, bor, lshift, rshift = bit.band, bit.bor, bit.lshift, bit.rshift
   local u32p = ffi.typeof("uint32_t *")
   local count, size, batch = o.count, o.size, o.batch
   local poll_ms, quiet = o.timeout, o.quiet / 1000
@@ -245,8 +225,9 @@ local function run(o, sock1, sock2, umem1, umem2, tx, rx, hdr, seen)
         local d = f.data
         if f.len >= SEQ_OFF + 4 and d[12] == ETYPE_HI and d[13] == ETYPE_LO then
           local seq = cast(u32p, d + SEQ_OFF)[0]
-          if seq < count and seen[seq] == 0 then
-            seen[seq] = 1
+          local byte, mask = rshift(seq, 3), lshift(1, band(seq, 7))
+          if seq < count and band(seen[byte], mask) == 0 then
+            seen[byte] = bor(seen[byte], mask)
             received = received + 1
           else
             dups = dups + 1
@@ -309,13 +290,15 @@ local function main(o)
   local tx, rx = umem1:batch(o.batch), umem2:batch(o.batch)
   local hdr = ffi.new("uint8_t[?]", HDR_LEN)
   ffi.copy(hdr, ETH_HEADER, HDR_LEN)
-  local seen = ffi.new("uint8_t[?]", o.count)
+  -- One bit per sequence number: a billion frames still fit in 125 MB.
+  local seen = ffi.new("uint8_t[?]", math.floor((o.count + 7) / 8))
 
   print(("%s -> %s: %d frames of %d bytes, batch %d, %s"):format(dev1, dev2, o.count, o.size, o.batch,
     o.shared and "one shared UMEM" or "a UMEM per socket"))
-  block_signals()
+  -- The header goes out now, not at exit, for whoever watches a pipe or file.
+  io.stdout:flush()
+  if stop_requested() then error(INTERRUPTED, 0) end
   local r = run(o, state.sock1, state.sock2, umem1, umem2, tx, rx, hdr, seen)
-  unblock_signals()
   -- Frames the TX ring never took go back to the pool before the sockets close.
   if tx.n > 0 then umem1:release(tx) end
 
@@ -347,14 +330,14 @@ if o.help then
   os.exit(0)
 end
 
--- pcall so that the namespace goes away whatever happens, including the
--- "interrupted!" error LuaJIT raises on Ctrl-C during setup.
+-- pcall so that the namespace goes away whatever happens.
+hold_signals()
 local ran, result = pcall(main, o)
 local cleaned, cleanup_err = pcall(cleanup)
 if not cleaned then io.stderr:write(NAME, ": cleanup: ", tostring(cleanup_err), "\n") end
 if not ran then
   io.stderr:write(NAME, ": ", tostring(result), "\n")
-  os.exit(1)
+  os.exit(result == INTERRUPTED and 130 or 1)
 end
 if result == "interrupted" then
   io.stderr:write(NAME, ": interrupted\n")
