@@ -141,6 +141,26 @@ describe("examples", function()
       assert.equal(100, field(out, "lost"), out)
     end)
 
+    for _, sig in ipairs { "INT", "TERM" } do
+      it("stops on SIG" .. sig .. ", reports what it counted and cleans up", function()
+        local b = our_namespaces()
+        local out, err = os.tmpname(), os.tmpname()
+        -- The `&` applies to luajit alone, so $! is its pid.  The signal goes
+        -- out once the header shows the sockets are up, plus a little.
+        local p = io.popen(("luajit examples/dev1_to_dev2.lua --count 1000000000 >%s 2>%s & pid=$!; "
+          .. "for i in $(seq 100); do grep -q frames %s && break; sleep 0.05; done; "
+          .. "sleep 0.2; kill -%s $pid; wait $pid; echo $?"):format(out, err, out, sig))
+        local code = tonumber(p:read("*a"):match("(%d+)"))
+        p:close()
+        out, err = slurp(out), slurp(err)
+        assert.equal(130, code, out .. err)
+        assert.matches("dev1_to_dev2: interrupted", err, 1, true)
+        assert.is_number(field(out, "sent"), out)
+        assert.equal(field(out, "sent"), field(out, "received"), out)
+        no_leftovers(b)
+      end)
+    end
+
     it("rejects bad sizes before touching the network", function()
       local code, _, err = example("dev1_to_dev2", "--rx-size 1000")
       assert.equal(2, code)
