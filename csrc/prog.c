@@ -48,7 +48,43 @@ struct lxsk_prog {
 	int xskmap_fd;
 	int rules_fd, cfg_fd, cnt_fd; /* -1 until first needed */
 	int closed;
+	struct lxsk_prog *next_live; /* attached programs of this process */
 };
+
+/* Programs this process attached and has not detached.  A replace never takes
+ * one of these away (that would silently disable a live object); only
+ * leftovers of other, usually dead, processes are replaced.  Not locked: the
+ * Lua side is single-threaded. */
+static struct lxsk_prog *live;
+
+static void live_add(struct lxsk_prog *p)
+{
+	p->next_live = live;
+	live = p;
+}
+
+static void live_remove(struct lxsk_prog *p)
+{
+	struct lxsk_prog **pp;
+
+	for (pp = &live; *pp; pp = &(*pp)->next_live) {
+		if (*pp == p) {
+			*pp = p->next_live;
+			break;
+		}
+	}
+	p->next_live = NULL;
+}
+
+static const struct lxsk_prog *live_find(int ifindex, uint32_t id)
+{
+	const struct lxsk_prog *p;
+
+	for (p = live; p; p = p->next_live)
+		if (p->ifindex == ifindex && p->xp && xdp_program__id(p->xp) == id)
+			return p;
+	return NULL;
+}
 
 static int ncpus(void)
 {
@@ -168,6 +204,20 @@ static int detach_matching(int ifindex, const char *want, int all)
 		return 0;
 
 	main_prog = xdp_multiprog__main_prog(mp);
+	if (!all) {
+		const struct lxsk_prog *mine = NULL;
+
+		if (xdp_multiprog__is_legacy(mp) || !main_prog)
+			mine = main_prog ? live_find(ifindex, xdp_program__id(main_prog)) : NULL;
+		else
+			for (xp = xdp_multiprog__next_prog(NULL, mp); xp && !mine; xp = xdp_multiprog__next_prog(xp, mp))
+				mine = live_find(ifindex, xdp_program__id(xp));
+		if (mine) {
+			xdp_multiprog__close(mp);
+			return lxsk_fail(EBUSY, "program %s of %s is attached to %s by this process and still open: "
+				 "close it first", mine->name, mine->file, ifname);
+		}
+	}
 	if (xdp_multiprog__is_legacy(mp) || !main_prog) {
 		/* One program (or only an offloaded one): all or nothing. */
 		xp = main_prog ? main_prog : xdp_multiprog__hw_prog(mp);
@@ -352,6 +402,7 @@ struct lxsk_prog *lxsk_prog_load(const struct lxsk_prog_opts *o)
 		goto fail;
 	}
 	p->attached = 1;
+	live_add(p);
 	note_path(p);
 
 	if (p->xskmap) {
@@ -373,6 +424,7 @@ int lxsk_prog_detach(struct lxsk_prog *p)
 	if (!p || !p->attached)
 		return 0;
 	p->attached = 0;
+	live_remove(p);
 	/* An interface that is gone took the program with it. */
 	if (!if_indextoname((unsigned)p->ifindex, name))
 		return 0;

@@ -239,6 +239,10 @@ describe("leftovers", function()
     assert.is_truthy(old)
     local st = steer.open { ifname = "va" }
     assert.is_truthy(xdp_on("va") ~= old)
+    -- but never one this process still has open
+    local ok, err = pcall(steer.open, { ifname = "va" })
+    assert.is_false(ok)
+    assert.matches("is attached to va by this process and still open: close it first", err, 1, true)
     st:close()
     assert.is_nil(xdp_on("va"))
 
@@ -261,7 +265,7 @@ describe("leftovers", function()
     assert.is_nil(xdp_on("va"))
 
     sh("ip link set dev va xdpdrv obj /usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o sec xdp")
-    local ok, err = pcall(steer.open, { ifname = "va" })
+    ok, err = pcall(steer.open, { ifname = "va" })
     assert.is_false(ok)
     assert.matches("another XDP program is attached (remove it with xsk-detach va)", err, 1, true)
     assert.equals(0, prog.detach("va", true))
