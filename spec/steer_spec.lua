@@ -31,7 +31,7 @@ local function pair(opts)
     for i = #list, 1, -1 do pcall(list[i]) end
   end)
   local env = netns.setup {
-    prefix = "xsksteer-", peer = true, a = "va", b = "vb", mtu = opts.mtu,
+    prefix = "xsksteer-", peer = true, a = "va", b = "vb", mtu = opts.mtu, queues = opts.queues,
     addr_a = "198.18.0.1/24", addr_b = "198.18.0.2/24",
     addr6_a = "2001:db8::1/64", addr6_b = "2001:db8::2/64",
   }
@@ -303,6 +303,49 @@ describe("xsk.steer with sockets", function()
     return got
   end
 
+
+  it("redirects by RX queue: each queue's packets reach that queue's socket", function()
+    local env = pair { queues = 2 }
+    local st = steer.open { ifname = "va" }
+    defer(function() st:close() end)
+    local rx, rxu = {}, {}
+    for q = 0, 1 do
+      rxu[q] = xsk.umem { frame_count = 128 }
+      defer(function() rxu[q]:close() end)
+      rx[q] = rxu[q]:socket { ifname = "va", queue = q, tx = false, load_program = false }
+      st:register(rx[q])
+    end
+    -- veth delivers what vb sends on TX queue q to va's RX queue q
+    netns.enter(env.peer_ns)
+    local txu = xsk.umem { frame_count = 64 }
+    defer(function() txu:close() end)
+    local tx = {}
+    for q = 0, 1 do tx[q] = txu:socket { ifname = "vb", queue = q, rx = false, load_program = false } end
+    netns.enter(env.ns)
+
+    local function frame(tag) return "\2\0\0\0\0\1\2\0\0\0\0\2\136\181" .. tag .. ("."):rep(40) end
+    local b = txu:batch(8)
+    for q = 0, 1 do
+      assert.equals(4, txu:alloc(b, 4))
+      for i = 0, 3 do b.f[i]:set(frame("queue" .. q)) end
+      for _ = 1, 20 do tx[q]:send(b); if b.n == 0 then break end end
+      assert.equals(0, b.n)
+    end
+
+    for q = 0, 1 do
+      local got, rb = {}, rxu[q]:batch(16)
+      for _ = 1, 50 do
+        local n = rx[q]:recv(rb, 20)
+        for i = 0, n - 1 do
+          local tag = rb.f[i]:bytes():match("^" .. ("."):rep(12) .. "\136\181(queue%d)")
+          if tag then got[#got + 1] = tag end
+        end
+        if n > 0 then rxu[q]:release(rb) end
+        if #got >= 4 then break end
+      end
+      assert.same({ "queue" .. q, "queue" .. q, "queue" .. q, "queue" .. q }, got)
+    end
+  end)
   it("redirects only what the rules match to a socket with load_program = false", function()
     local env = pair()
     local st = steer.open { ifname = "va" }
