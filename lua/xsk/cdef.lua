@@ -86,10 +86,14 @@ int lxsk_recycle(struct lxsk_sock *s);
 int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms);
 int lxsk_send(struct lxsk_sock *s, struct lxsk_batch *b);
 int lxsk_forward(struct lxsk_sock *dst, struct lxsk_batch *b);
+int lxsk_flush(struct lxsk_sock *s, int timeout_ms);
 
 int lxsk_netns_enter(const char *name);
 int lxsk_netns_leave(void);
 int lxsk_private_bpffs(void);
+
+/* libc, renamed so that user scripts may declare the real names themselves */
+int lxsk_libc_getpid(void) __asm__("getpid");
 ]]
 
 -- ---- checksums (csrc/checksum.c) ----
@@ -190,19 +194,19 @@ struct lxsk_parsed {
 
 /* libc, for addresses, pcap files and clocks.  FILE stays void * so other
  * declarations of stdio cannot clash with these. */
-int inet_pton(int af, const char *src, void *dst);
-const char *inet_ntop(int af, const void *src, char *dst, uint32_t size);
-void *fopen(const char *path, const char *mode);
-size_t fread(void *ptr, size_t size, size_t n, void *f);
-size_t fwrite(const void *ptr, size_t size, size_t n, void *f);
-int fseek(void *f, long off, int whence);
-int fflush(void *f);
-int ferror(void *f);
-int fclose(void *f);
-int setvbuf(void *f, char *buf, int mode, size_t size);
-char *strerror(int errnum);
+int lxsk_libc_inet_pton(int af, const char *src, void *dst) __asm__("inet_pton");
+const char *lxsk_libc_inet_ntop(int af, const void *src, char *dst, uint32_t size) __asm__("inet_ntop");
+void *lxsk_libc_fopen(const char *path, const char *mode) __asm__("fopen");
+size_t lxsk_libc_fread(void *ptr, size_t size, size_t n, void *f) __asm__("fread");
+size_t lxsk_libc_fwrite(const void *ptr, size_t size, size_t n, void *f) __asm__("fwrite");
+int lxsk_libc_fseek(void *f, long off, int whence) __asm__("fseek");
+int lxsk_libc_fflush(void *f) __asm__("fflush");
+int lxsk_libc_ferror(void *f) __asm__("ferror");
+int lxsk_libc_fclose(void *f) __asm__("fclose");
+int lxsk_libc_setvbuf(void *f, char *buf, int mode, size_t size) __asm__("setvbuf");
+char *lxsk_libc_strerror(int errnum) __asm__("strerror");
 struct lxsk_timespec { long tv_sec; long tv_nsec; };
-int clock_gettime(int clk, struct lxsk_timespec *ts);
+int lxsk_libc_clock_gettime(int clk, struct lxsk_timespec *ts) __asm__("clock_gettime");
 
 /* Classic pcap file (lua/xsk/pcap.lua), in the writer's byte order. */
 struct lxsk_pcap_hdr {

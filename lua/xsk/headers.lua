@@ -347,7 +347,7 @@ end
 -- into dst when given.
 function M.ip4_pton(s, dst)
 	need_string(s, "ip4_pton", 2)
-	if ffi.C.inet_pton(AF_INET, s, scratch) ~= 1 then
+	if ffi.C.lxsk_libc_inet_pton(AF_INET, s, scratch) ~= 1 then
 		error(("bad IPv4 address %q (want a.b.c.d)"):format(s), 2)
 	end
 	if dst then ffi.copy(dst, scratch, 4) end
@@ -370,7 +370,7 @@ end
 -- An IPv6 address string into dst (16 bytes) or a new uint8_t[16].
 function M.ip6_pton(s, dst)
 	need_string(s, "ip6_pton", 2)
-	if ffi.C.inet_pton(AF_INET6, s, scratch) ~= 1 then
+	if ffi.C.lxsk_libc_inet_pton(AF_INET6, s, scratch) ~= 1 then
 		error(("bad IPv6 address %q"):format(s), 2)
 	end
 	dst = dst or ffi.new("uint8_t[16]")
@@ -379,8 +379,8 @@ function M.ip6_pton(s, dst)
 end
 
 function M.ip6_ntop(ptr)
-	if ffi.C.inet_ntop(AF_INET6, ptr, textbuf, 64) == nil then
-		error("ip6_ntop: " .. ffi.string(ffi.C.strerror(ffi.errno())), 2)
+	if ffi.C.lxsk_libc_inet_ntop(AF_INET6, ptr, textbuf, 64) == nil then
+		error("ip6_ntop: " .. ffi.string(ffi.C.lxsk_libc_strerror(ffi.errno())), 2)
 	end
 	return ffi.string(textbuf)
 end
@@ -388,8 +388,8 @@ end
 -- 4 or 6 for a string that is an IPv4 or IPv6 address, else nil.
 function M.ip_family(s)
 	if type(s) ~= "string" then return nil end
-	if ffi.C.inet_pton(AF_INET, s, scratch) == 1 then return 4 end
-	if ffi.C.inet_pton(AF_INET6, s, scratch) == 1 then return 6 end
+	if ffi.C.lxsk_libc_inet_pton(AF_INET, s, scratch) == 1 then return 4 end
+	if ffi.C.lxsk_libc_inet_pton(AF_INET6, s, scratch) == 1 then return 6 end
 	return nil
 end
 

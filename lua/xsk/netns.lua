@@ -5,7 +5,6 @@ local ffi = require "ffi"
 local C = require "xsk.cdef"
 local errors = require "xsk.errors"
 
-ffi.cdef [[ int getpid(void); ]]
 
 local ipairs, type, pcall, error, tostring = ipairs, type, pcall, error, tostring
 
@@ -34,7 +33,7 @@ end
 
 function M.unique(prefix)
   counter = counter + 1
-  return ("%s%d-%d"):format(prefix or "xsk", C.getpid(), counter)
+  return ("%s%d-%d"):format(prefix or "xsk", ffi.C.lxsk_libc_getpid(), counter)
 end
 
 -- Makes one namespace (or two with { peer = true }) and a veth pair.

@@ -31,7 +31,7 @@ local hdr_t = ffi.typeof("struct lxsk_pcap_hdr")
 local rec_t = ffi.typeof("struct lxsk_pcap_rec")
 
 local function syserr()
-	return ffi.string(libc.strerror(ffi.errno()))
+	return ffi.string(libc.lxsk_libc_strerror(ffi.errno()))
 end
 
 local function u32(x) return x % 4294967296 end
@@ -59,16 +59,16 @@ function M.writer(path, opts)
 	if snaplen < 1 or snaplen > M.MAX_CAPLEN or snaplen % 1 ~= 0 then
 		error(("pcap.writer: snaplen must be an integer in 1..%d"):format(M.MAX_CAPLEN), 2)
 	end
-	local f = libc.fopen(path, "wb")
+	local f = libc.lxsk_libc_fopen(path, "wb")
 	if f == nil then error(("pcap.writer: cannot open %s: %s"):format(path, syserr()), 2) end
-	f = ffi.gc(f, libc.fclose)
-	libc.setvbuf(f, nil, IOFBF, STDIO_BUF)
+	f = ffi.gc(f, libc.lxsk_libc_fclose)
+	libc.lxsk_libc_setvbuf(f, nil, IOFBF, STDIO_BUF)
 	local h = hdr_t()
 	h.magic = opts.nanosecond and M.MAGIC_NS or M.MAGIC_US
 	h.version_major, h.version_minor = 2, 4
 	h.snaplen = snaplen
 	h.linktype = opts.linktype or M.LINKTYPE_ETHERNET
-	if libc.fwrite(h, HDR_SIZE, 1, f) ~= 1 then
+	if libc.lxsk_libc_fwrite(h, HDR_SIZE, 1, f) ~= 1 then
 		error(("pcap.writer: cannot write %s: %s"):format(path, syserr()), 2)
 	end
 	return setmetatable({
@@ -87,21 +87,21 @@ function Writer:write(ptr, len, ts_sec, ts_frac)
 	local rec = self.rec
 	if ts_sec == nil then
 		local ts = self.ts
-		libc.clock_gettime(CLOCK_REALTIME, ts)
+		libc.lxsk_libc_clock_gettime(CLOCK_REALTIME, ts)
 		ts_sec = tonumber(ts.tv_sec)
 		ts_frac = tonumber(ts.tv_nsec)
 		if not self.nano then ts_frac = (ts_frac - ts_frac % 1000) / 1000 end
 	end
 	local cap = len < self.snaplen and len or self.snaplen
 	rec.ts_sec, rec.ts_frac, rec.caplen, rec.len = ts_sec, ts_frac or 0, cap, len
-	if libc.fwrite(rec, REC_SIZE, 1, f) ~= 1 or (cap > 0 and libc.fwrite(ptr, 1, cap, f) ~= cap) then
+	if libc.lxsk_libc_fwrite(rec, REC_SIZE, 1, f) ~= 1 or (cap > 0 and libc.lxsk_libc_fwrite(ptr, 1, cap, f) ~= cap) then
 		error(("pcap writer: %s: %s"):format(self.path, syserr()), 2)
 	end
 	self.count = self.count + 1
 end
 
 function Writer:flush()
-	if self.f ~= nil and libc.fflush(self.f) ~= 0 then
+	if self.f ~= nil and libc.lxsk_libc_fflush(self.f) ~= 0 then
 		error(("pcap writer: %s: %s"):format(self.path, syserr()), 2)
 	end
 end
@@ -112,8 +112,8 @@ function Writer:close()
 	if f == nil then return end
 	self.f = nil
 	ffi.gc(f, nil)
-	local bad = libc.ferror(f) ~= 0
-	if libc.fclose(f) ~= 0 or bad then
+	local bad = libc.lxsk_libc_ferror(f) ~= 0
+	if libc.lxsk_libc_fclose(f) ~= 0 or bad then
 		error(("pcap writer: %s: %s"):format(self.path, syserr()), 2)
 	end
 end
@@ -125,12 +125,12 @@ Reader.__index = Reader
 
 function M.reader(path)
 	if type(path) ~= "string" then error("pcap.reader: path must be a string", 2) end
-	local f = libc.fopen(path, "rb")
+	local f = libc.lxsk_libc_fopen(path, "rb")
 	if f == nil then error(("pcap.reader: cannot open %s: %s"):format(path, syserr()), 2) end
-	f = ffi.gc(f, libc.fclose)
-	libc.setvbuf(f, nil, IOFBF, STDIO_BUF)
+	f = ffi.gc(f, libc.lxsk_libc_fclose)
+	libc.lxsk_libc_setvbuf(f, nil, IOFBF, STDIO_BUF)
 	local h = hdr_t()
-	if libc.fread(h, 1, HDR_SIZE, f) ~= HDR_SIZE then
+	if libc.lxsk_libc_fread(h, 1, HDR_SIZE, f) ~= HDR_SIZE then
 		error(("pcap.reader: %s: truncated file header (under %d bytes)"):format(path, HDR_SIZE), 2)
 	end
 	local magic = u32(h.magic)
@@ -161,10 +161,10 @@ local function record(self)
 	local f = self.f
 	if f == nil then error("pcap reader: closed", 3) end
 	local rec = self.rec
-	local got = libc.fread(rec, 1, REC_SIZE, f)
+	local got = libc.lxsk_libc_fread(rec, 1, REC_SIZE, f)
 	if got ~= REC_SIZE then
-		if got == 0 and libc.ferror(f) == 0 then return nil end
-		if libc.ferror(f) ~= 0 then
+		if got == 0 and libc.lxsk_libc_ferror(f) == 0 then return nil end
+		if libc.lxsk_libc_ferror(f) ~= 0 then
 			error(("pcap reader: %s: %s"):format(self.path, syserr()), 3)
 		end
 		error(("pcap reader: %s: truncated record header after packet %d")
@@ -186,7 +186,7 @@ local function record(self)
 end
 
 local function body_error(self, want)
-	if libc.ferror(self.f) ~= 0 then
+	if libc.lxsk_libc_ferror(self.f) ~= 0 then
 		error(("pcap reader: %s: %s"):format(self.path, syserr()), 3)
 	end
 	error(("pcap reader: %s: packet %d truncated (%d bytes missing)")
@@ -209,7 +209,7 @@ function Reader:next(buf, cap)
 		error(("pcap reader: packet %d has %d bytes, buffer holds %s")
 			:format(self.count, caplen, tostring(cap)), 2)
 	end
-	local got = caplen > 0 and libc.fread(buf, 1, caplen, self.f) or 0
+	local got = caplen > 0 and libc.lxsk_libc_fread(buf, 1, caplen, self.f) or 0
 	if got ~= caplen then body_error(self, caplen - tonumber(got)) end
 	return buf, caplen, sec, nsec, len
 end
@@ -221,9 +221,9 @@ function Reader:next_into(dst, cap)
 	local caplen, _, sec, nsec = record(self)
 	if caplen == nil then return nil end
 	local n = caplen < cap and caplen or cap
-	local got = n > 0 and libc.fread(dst, 1, n, self.f) or 0
+	local got = n > 0 and libc.lxsk_libc_fread(dst, 1, n, self.f) or 0
 	if got ~= n then body_error(self, caplen - tonumber(got)) end
-	if caplen > n and libc.fseek(self.f, caplen - n, SEEK_CUR) ~= 0 then
+	if caplen > n and libc.lxsk_libc_fseek(self.f, caplen - n, SEEK_CUR) ~= 0 then
 		error(("pcap reader: %s: %s"):format(self.path, syserr()), 2)
 	end
 	return n, sec, nsec, caplen
@@ -253,7 +253,7 @@ function Reader:close()
 	if f == nil then return end
 	self.f = nil
 	ffi.gc(f, nil)
-	libc.fclose(f)
+	libc.lxsk_libc_fclose(f)
 end
 
 -- Feed every packet of a file to fn(ptr, len, ts_sec, ts_nsec); stops early

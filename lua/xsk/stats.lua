@@ -38,7 +38,7 @@ local ts = ffi.new("struct lxsk_timespec")
 
 -- Seconds on the monotonic clock.
 local function now()
-	libc.clock_gettime(CLOCK_MONOTONIC, ts)
+	libc.lxsk_libc_clock_gettime(CLOCK_MONOTONIC, ts)
 	return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
 end
 M.now = now
