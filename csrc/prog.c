@@ -86,6 +86,15 @@ static const struct lxsk_prog *live_find(int ifindex, uint32_t id)
 	return NULL;
 }
 
+/* libbpf and libxdp have error codes of their own above 4000 (bad ELF, ...);
+ * their text is in lxsk_libxdp_last(), the errno we report is EINVAL. */
+static int plain_errno(long e)
+{
+	int err = (int)(e < 0 ? -e : e);
+
+	return err >= 4000 ? EINVAL : err;
+}
+
 static int ncpus(void)
 {
 	int n = libbpf_num_possible_cpus();
@@ -276,7 +285,7 @@ static int open_failure(const char *file, const char *program, int err)
 	int missing;
 
 	if (e || !obj)
-		return lxsk_fail(e ? (int)e : err, "cannot open BPF object %s: %s", file, lxsk_libxdp_last());
+		return lxsk_fail(plain_errno(e ? e : err), "cannot open BPF object %s: %s", file, lxsk_libxdp_last());
 	missing = program && !bpf_object__find_program_by_name(obj, program);
 	bpf_object__for_each_program(bp, obj)
 	{
@@ -290,7 +299,7 @@ static int open_failure(const char *file, const char *program, int err)
 	if (missing)
 		return lxsk_fail(ENOENT, "no program '%s' in %s (it has: %s)", program, file,
 				 used ? names : "none");
-	return lxsk_fail(err, "cannot use program '%s' of %s: %s", program ? program : "(first)", file,
+	return lxsk_fail(plain_errno(err), "cannot use program '%s' of %s: %s", program ? program : "(first)", file,
 			 lxsk_libxdp_last());
 }
 
@@ -391,6 +400,7 @@ struct lxsk_prog *lxsk_prog_load(const struct lxsk_prog_opts *o)
 	if (err) {
 		const char *why = lxsk_libxdp_last();
 
+		err = -plain_errno(err);
 		if (err == -EEXIST || err == -EBUSY)
 			lxsk_fail(err,
 				  "cannot attach program %s of %s to %s (mode %s): another XDP program is "

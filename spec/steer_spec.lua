@@ -214,6 +214,7 @@ describe("xsk.prog errors", function()
     end
     fails({ file = "bpf/no_such.bpf.o", ifname = "va" },
       "cannot read BPF object bpf/no_such.bpf.o (errno 2: No such file or directory)")
+    fails({ file = "Makefile", ifname = "va" }, "cannot open BPF object Makefile: ")
     fails({ file = OBJ, program = "nope", ifname = "va" }, "no program 'nope' in " .. OBJ .. " (it has: xsk_steer)")
     fails({ file = OBJ, xskmap = "my_xsks", ifname = "va" },
       "no map 'my_xsks' in " .. OBJ .. " (program xsk_steer needs an XSKMAP)")
