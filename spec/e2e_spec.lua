@@ -1,0 +1,256 @@
+-- End to end: the long-running examples (responder, udp_echo, txgen,
+-- capture) run as separate luajit processes inside a namespace, and the
+-- kernel stack of a peer namespace talks to them over a veth pair: ping,
+-- a kernel UDP socket, the UDP counters of /proc/net/snmp and tcpdump are
+-- the judges.  Needs root; run from the repo root after `make`:
+--   busted --lua=luajit spec/e2e_spec.lua
+local net = require "support.net"
+
+local XSK_IP, PEER_IP = "198.18.0.1", "198.18.0.2"
+
+-- Runs a shell command; returns its output (stdout and stderr, or only
+-- stderr with stderr_only) and whether it exited 0.
+local function sh(cmd, stderr_only)
+  -- LuaJIT's close() does not report the exit status, so the shell prints it.
+  local p = io.popen("(" .. cmd .. ")" .. (stderr_only and " 2>&1 >/dev/null" or " 2>&1") .. "; echo \"exit:$?\"")
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("exit:(%d+)\n$"))
+  return out:gsub("exit:%d+\n$", ""), code == 0
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  local s = f and f:read("*a") or ""
+  if f then f:close() end
+  return s
+end
+
+local function sleep(s) os.execute("sleep " .. s) end
+
+local function example(name, args)
+  return ("luajit examples/%s.lua %s"):format(name, args)
+end
+
+-- Starts an example in the background inside ns.  `timeout` bounds it even
+-- if its own --duration handling broke, so no process outlives the spec;
+-- the exit status lands in a file, since the shell that started it is gone.
+local function start(ns, name, args)
+  local job = { log = os.tmpname(), rc = os.tmpname() }
+  os.remove(job.rc)
+  os.execute(("(timeout -k 3 -s TERM 20 ip netns exec %s %s > %s 2>&1; echo $? > %s) &"):format(
+    ns, example(name, args), job.log, job.rc))
+  return job
+end
+
+-- Waits until the example's log holds `pattern` (it is ready) or it ended.
+local function wait_ready(job, pattern)
+  for _ = 1, 100 do
+    if slurp(job.log):find(pattern) then return true end
+    if io.open(job.rc) then return false end
+    sleep(0.1)
+  end
+  return false
+end
+
+-- Waits for the example to exit; returns its exit status and log.
+local function wait_exit(job)
+  for _ = 1, 300 do
+    local f = io.open(job.rc)
+    if f then
+      local code = tonumber(f:read("*a"))
+      f:close()
+      local log = slurp(job.log)
+      os.remove(job.rc); os.remove(job.log)
+      return code, log
+    end
+    sleep(0.1)
+  end
+  error("example did not exit within 30 s")
+end
+
+-- Runs fn while the example runs, then always waits for the example to end
+-- before the namespaces go (busted's one `finally` belongs to net.veth).
+local function with_example(job, fn)
+  local ok, err = pcall(fn)
+  local code, log = wait_exit(job)
+  if not ok then error(tostring(err) .. "\nexample log:\n" .. log, 0) end
+  return code, log
+end
+
+-- A kernel UDP client in LuaJIT (python or nc need not be installed): sends
+-- one datagram and prints the reply, or exits 1 after a 2 s timeout.
+local UDP_CLIENT = [[
+local ffi = require "ffi"
+ffi.cdef[=[
+struct e2e_sin { uint16_t family, port; uint8_t addr[4]; uint8_t zero[8]; };
+struct e2e_tv { long sec, usec; };
+int socket(int, int, int);
+int setsockopt(int, int, int, const void *, unsigned);
+long sendto(int, const void *, size_t, int, const void *, unsigned);
+long recv(int, void *, size_t, int);
+int inet_pton(int, const char *, void *);
+]=]
+local C = ffi.C
+local ip, port, msg = arg[1], tonumber(arg[2]), arg[3]
+local fd = C.socket(2, 2, 0)                                  -- AF_INET, SOCK_DGRAM
+local tv = ffi.new("struct e2e_tv", 2, 0)
+C.setsockopt(fd, 1, 20, tv, ffi.sizeof(tv))                   -- SOL_SOCKET, SO_RCVTIMEO
+local sa = ffi.new("struct e2e_sin")
+sa.family, sa.port = 2, bit.rshift(bit.bswap(port), 16)
+C.inet_pton(2, ip, sa.addr)
+if C.sendto(fd, msg, #msg, 0, sa, ffi.sizeof(sa)) ~= #msg then io.stderr:write("sendto failed\n") os.exit(1) end
+local buf = ffi.new("uint8_t[2048]")
+local n = C.recv(fd, buf, 2048, 0)
+if n < 0 then io.stderr:write("no reply\n") os.exit(1) end
+io.write("reply: ", ffi.string(buf, n), "\n")
+]]
+
+-- The Udp counters of a namespace's /proc/net/snmp, by name.
+local function udp_counters(ns)
+  local out = sh(("ip netns exec %s cat /proc/net/snmp"):format(ns))
+  local names, values
+  for line in out:gmatch("[^\n]+") do
+    if line:match("^Udp: %a") then names = line
+    elseif line:match("^Udp: %d") then values = line end
+  end
+  assert(names and values, "no Udp counters in /proc/net/snmp:\n" .. out)
+  local t, keys = {}, {}
+  for k in names:gmatch("%a+") do keys[#keys + 1] = k end
+  local i = 0
+  for v in values:gmatch("%d+") do i = i + 1; t[keys[i + 1]] = tonumber(v) end
+  return t
+end
+
+local function mac_of(ns, dev)
+  return (sh(("ip netns exec %s cat /sys/class/net/%s/address"):format(ns, dev)):match("%x%x:[%x:]+"))
+end
+
+local function veth()
+  return net.veth { peer = true, enter = false, addr_b = PEER_IP .. "/24" }
+end
+
+describe("examples end to end", function()
+  describe("arguments", function()
+    for _, name in ipairs { "responder", "udp_echo", "txgen", "capture" } do
+      it(name .. " --help prints usage and exits 0", function()
+        local out, ok = sh(example(name, "--help"))
+        assert.is_true(ok)
+        assert.truthy(out:find("usage: luajit examples/" .. name .. ".lua", 1, true))
+      end)
+      it(name .. " rejects a bad option on stderr with a non-zero exit", function()
+        local out, ok = sh(example(name, "--bogus 1"), true)
+        assert.is_false(ok)
+        assert.truthy(out:find(name .. ": unknown option --bogus", 1, true))
+      end)
+    end
+    it("rejects bad values", function()
+      local out, ok = sh(example("responder", "--dev veth0 --ip 1.2.3"), true)
+      assert.is_false(ok)
+      assert.truthy(out:find("needs an IPv4 address", 1, true))
+      out, ok = sh(example("txgen", "--dev veth0 --src-mac 02:00"), true)
+      assert.is_false(ok)
+      assert.truthy(out:find("needs a MAC address", 1, true))
+      out, ok = sh(example("capture", "--dev veth0"), true)
+      assert.is_false(ok)
+      assert.truthy(out:find("--write is required", 1, true))
+    end)
+  end)
+
+  it("responder answers ARP and ping from the peer's kernel", function()
+    local env = veth()
+    local job = start(env.ns, "responder", ("--dev %s --ip %s --duration 4"):format(env.a, XSK_IP))
+    local code, log = with_example(job, function()
+      assert.is_true(wait_ready(job, "answering"), "responder did not start:\n" .. slurp(job.log))
+      local out, ok = sh(("ip netns exec %s ping -c 3 -W 1 %s"):format(env.peer_ns, XSK_IP))
+      assert.is_true(ok, out)
+      assert.truthy(out:find("3 packets transmitted, 3 received", 1, true), out)
+    end)
+    assert.are.equal(0, code, log)
+    assert.truthy(log:find("3 echo replies", 1, true), log)
+    -- ARP came from the responder, not from the kernel on veth0.
+    assert.truthy(log:match("[1-9]%d* ARP replies"), log)
+  end)
+
+  it("udp_echo sends a kernel socket's datagrams back unchanged", function()
+    local env = veth()
+    local client = os.tmpname()
+    local f = assert(io.open(client, "w"))
+    f:write(UDP_CLIENT)
+    f:close()
+    local job = start(env.ns, "udp_echo", ("--dev %s --ip %s --port 7777 --duration 4"):format(env.a, XSK_IP))
+    local code, log = with_example(job, function()
+      assert.is_true(wait_ready(job, "echoing"), "udp_echo did not start:\n" .. slurp(job.log))
+      for _, msg in ipairs { "hello-xsk", ("x"):rep(1000) } do
+        local out, ok = sh(("ip netns exec %s luajit %s %s 7777 %s"):format(env.peer_ns, client, XSK_IP, msg))
+        assert.is_true(ok, out)
+        assert.are.equal("reply: " .. msg .. "\n", out)
+      end
+      -- Another port is not echoed.
+      local out, ok = sh(("ip netns exec %s luajit %s %s 7778 other"):format(env.peer_ns, client, XSK_IP))
+      assert.is_false(ok, out)
+    end)
+    os.remove(client)
+    assert.are.equal(0, code, log)
+    assert.truthy(log:find("2 datagrams echoed", 1, true), log)
+  end)
+
+  it("txgen's datagrams are all accepted by the peer's kernel", function()
+    local env = veth()
+    local dst_mac = mac_of(env.peer_ns, env.b)
+    assert.truthy(dst_mac)
+    local function run(count, size, extra)
+      local before = udp_counters(env.peer_ns)
+      local out, ok = sh(("ip netns exec %s %s"):format(env.ns, example("txgen",
+        ("--dev %s --src-mac 02:00:00:00:00:01 --dst-mac %s --src-ip %s --dst-ip %s --dst-port 9 --count %d --size %d %s")
+          :format(env.a, dst_mac, XSK_IP, PEER_IP, count, size, extra or ""))))
+      assert.is_true(ok, out)
+      assert.truthy(out:find("sent " .. count .. "\n", 1, true), out)
+      -- Counters update in softirq right after the frames arrive.
+      local after
+      for _ = 1, 20 do
+        after = udp_counters(env.peer_ns)
+        if after.NoPorts + after.InDatagrams - before.NoPorts - before.InDatagrams >= count then break end
+        sleep(0.1)
+      end
+      -- Port 9 is closed, so every valid datagram counts as NoPorts.
+      assert.are.equal(count, after.NoPorts - before.NoPorts)
+      assert.are.equal(0, after.InCsumErrors - before.InCsumErrors)
+      assert.are.equal(0, after.InErrors - before.InErrors)
+      return out
+    end
+    run(1000, 60)
+    run(500, 1514)
+    -- Paced: 1500 frames at 1000 pps take about 1.5 s and print live stats.
+    local t0 = os.time()
+    local out = run(1500, 128, "--rate 1000")
+    assert.truthy(out:find("TX%s+%d+ pps"), out)
+    assert.is_true(os.time() - t0 >= 1)
+  end)
+
+  it("capture writes the pinged packets to a pcap file tcpdump reads", function()
+    local env = veth()
+    -- Nothing answers ARP while capture holds the queue, so the peer gets a
+    -- static neighbour entry and sends its echo requests straight away.
+    local mac = mac_of(env.ns, env.a)
+    sh(("ip -n %s neigh replace %s lladdr %s dev %s"):format(env.peer_ns, XSK_IP, mac, env.b))
+    local file = os.tmpname() .. ".pcap"
+    local job = start(env.ns, "capture", ("--dev %s --write %s --duration 4"):format(env.a, file))
+    local code, log = with_example(job, function()
+      assert.is_true(wait_ready(job, "capturing"), "capture did not start:\n" .. slurp(job.log))
+      -- No replies: the requests go to the capture, not to a stack.
+      sh(("ip netns exec %s ping -c 3 -i 0.3 -W 1 %s"):format(env.peer_ns, XSK_IP))
+    end)
+    assert.are.equal(0, code, log)
+    local n = tonumber(log:match("captured (%d+)"))
+    assert.truthy(n and n >= 3, log)
+    local out, ok = sh("tcpdump -r " .. file .. " -nn")
+    os.remove(file)
+    assert.is_true(ok, out)
+    local requests = 0
+    for line in out:gmatch("[^\n]+") do
+      if line:find(PEER_IP .. " > " .. XSK_IP .. ": ICMP echo request", 1, true) then requests = requests + 1 end
+    end
+    assert.are.equal(3, requests, out)
+  end)
+end)
