@@ -12,23 +12,29 @@ local M = {}
 
 local counter = 0
 
+-- Runs a shell command and returns its exit status and output.  LuaJIT's
+-- popen():close() does not report the status, so the shell prints it last.
+local function run(cmd)
+  local p = io.popen("{ " .. cmd .. "\n} 2>&1; echo \"__status=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local body, status = out:match("^(.-)__status=(%d+)%s*$")
+  return tonumber(status) or -1, body or out
+end
+
 -- Runs a shell command; raises with its output when it fails.
 function M.sh(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("*a")
-  local ok, _, code = p:close()
-  if not ok then
-    error(("command failed (%s): %s\n%s"):format(tostring(code), cmd, out), 2)
+  local status, out = run(cmd)
+  if status ~= 0 then
+    error(("command failed (exit %d): %s\n%s"):format(status, cmd, out), 2)
   end
   return out
 end
 
--- The same, but failure is fine (cleanup paths).
+-- The same, but failure is fine (cleanup paths): returns ok, output.
 function M.try(cmd)
-  local p = io.popen(cmd .. " 2>&1")
-  local out = p:read("*a")
-  local ok = p:close()
-  return ok, out
+  local status, out = run(cmd)
+  return status == 0, out
 end
 
 function M.unique(prefix)
