@@ -25,6 +25,12 @@ function M.batch(n) return frame.batch(n) end
 
 M.XDP_PACKET_HEADROOM = 256
 
+-- Detaches lua-xsk's programs (or, with ours = false, every XDP program)
+-- left on an interface, e.g. by a process that was killed; returns a count.
+function M.detach(ifname, ours)
+  return require("xsk.prog").detach(ifname, ours ~= false)
+end
+
 -- The batteries load on first use: xsk.headers, xsk.checksum, xsk.template,
 -- xsk.pcap, xsk.stats, xsk.steer, xsk.prog, xsk.netns.
 local batteries = {

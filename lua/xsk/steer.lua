@@ -58,7 +58,8 @@ function M.object_path(frags)
   local me = package.searchpath("xsk.steer", package.path)
   if me then
     local base = me:match("^(.*)/[^/]*/[^/]*$") or "." -- strip xsk/steer.lua
-    local candidates = { base .. "/../bpf/" .. name, base .. "/bpf/" .. name }
+    -- a source tree (lua/ beside bpf/), then a luarocks install (xsk/bpf/)
+    local candidates = { base .. "/../bpf/" .. name, base .. "/xsk/bpf/" .. name, base .. "/bpf/" .. name }
     for _, path in ipairs(candidates) do
       local f = io.open(path, "rb")
       if f then f:close(); return path end
