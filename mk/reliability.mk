@@ -1,0 +1,76 @@
+# Reliability: the ownership model at length, sanitizers, valgrind, fuzzing, soak.
+#
+#   make stress     10 million random operations against the ownership model
+#   make asan       the core under AddressSanitizer + UBSan, whole spec suite
+#   make valgrind   the core specs under valgrind (definite leaks are errors)
+#   make fuzz       libFuzzer targets for csrc/checksum.c, then the Lua fuzzers
+#   make soak       SOAK_PACKETS packets through sender -> forwarder -> receiver
+#
+# All but fuzz need root (namespaces, AF_XDP).  asan rebuilds the core in
+# place with SANFLAGS and rebuilds it plainly at the end, pass or fail.
+
+STRESS_OPS   ?= 10000000
+SOAK_PACKETS ?= 100000000
+FUZZ_TIME    ?= 20
+LUA_FUZZ_ITERS ?= 200000
+
+ASAN_SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ASAN_LIB      := $(shell $(CC) -print-file-name=libasan.so)
+# LuaJIT's allocator and the kernel's rings are not ASan's business; leaks in
+# the Lua process are valgrind's job (it can tell LuaJIT's from ours).
+ASAN_ENV      := LD_PRELOAD=$(ASAN_LIB) \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# Specs of the C core (socket-level); others are Lua batteries.
+CORE_SPECS   ?= spec/umem_spec.lua spec/socket_spec.lua spec/batch_spec.lua spec/rings_spec.lua \
+	spec/lifecycle_spec.lua spec/model_spec.lua spec/faults_spec.lua
+VALGRIND     ?= valgrind --error-exitcode=1 --errors-for-leak-kinds=definite --leak-check=full \
+	--show-leak-kinds=definite --suppressions=mk/valgrind.supp --num-callers=30 --child-silent-after-fork=yes
+# busted re-runs itself under luajit; --ignore-lua makes it run in this process.
+BUSTED_HERE  := luajit /usr/bin/busted --ignore-lua -o plainTerminal
+
+FUZZ_CC      ?= clang
+FUZZ_FLAGS   ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+
+.PHONY: stress asan valgrind fuzz fuzz-c fuzz-lua soak
+
+stress: all
+	luajit tools/stress.lua $(STRESS_OPS)
+
+asan:
+	$(MAKE) clean
+	$(MAKE) SANFLAGS="$(ASAN_SANFLAGS)"
+	$(ASAN_ENV) ./spec/run $(ASAN_SPECS); rc=$$?; \
+	$(MAKE) clean; $(MAKE); exit $$rc
+
+valgrind: all
+	XSK_MODEL_OPS=$${XSK_MODEL_OPS:-3000} $(VALGRIND) $(BUSTED_HERE) $(CORE_SPECS)
+
+build/fuzz:
+	mkdir -p build/fuzz
+
+build/fuzz/%: fuzz/%.c csrc/checksum.c csrc/checksum.h | build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Icsrc -o $@ $< csrc/checksum.c
+
+fuzz: fuzz-c fuzz-lua
+
+fuzz-c: $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+		name=$${t#build/fuzz/}; mkdir -p build/fuzz/$$name.new; \
+		echo "fuzz: $$name for $(FUZZ_TIME)s"; \
+		if ! $$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -timeout=10 \
+			-artifact_prefix=build/fuzz/$$name- build/fuzz/$$name.new fuzz/corpus/$$name \
+			> build/fuzz/$$name.log 2>&1; then \
+			tail -n 60 build/fuzz/$$name.log; echo "fuzz: $$name FAILED (build/fuzz/$$name.log)"; exit 1; \
+		fi; \
+		grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb' build/fuzz/$$name.log; \
+	done
+
+fuzz-lua: all
+	luajit tools/fuzz_lua.lua $(LUA_FUZZ_ITERS)
+
+soak: all
+	luajit tools/soak.lua $(SOAK_PACKETS)
+
+CLEAN_EXTRA += build/fuzz
