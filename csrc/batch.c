@@ -11,6 +11,7 @@
 /* In copy mode the kernel transmits inside sendto, a budget (32 by default) at
  * a time; more kicks than this per burst means the device is not draining. */
 #define MAX_KICKS 64
+#define WAIT_SLICE_MS 100
 
 int lxsk_refill(struct lxsk_sock *s)
 {
@@ -64,15 +65,27 @@ int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 	got = lxsk_rx_take(s, b, room);
 	if (got || !room)
 		return got;
-	if (timeout_ms) {
-		int r = lxsk_poll(s, 1, timeout_ms);
+	/* Wait in slices: the kernel does not wake a poller when the interface
+	 * goes away, so between slices check that it is still there. */
+	for (int left = timeout_ms; left;) {
+		int slice = (left < 0 || left > WAIT_SLICE_MS) ? WAIT_SLICE_MS : left;
+		int r = lxsk_poll(s, 1, slice);
+		char name[IF_NAMESIZE];
 
 		if (r < 0)
 			return r;
 		if (s->auto_fill)
 			lxsk_refill(s);
-		return lxsk_rx_take(s, b, room);
+		got = lxsk_rx_take(s, b, room);
+		if (got)
+			return got;
+		if (!if_indextoname((unsigned)s->ifindex, name))
+			return lxsk_fail(ENXIO, "recv on %s queue %u: the interface is gone", s->ifname, s->queue);
+		if (left > 0)
+			left -= slice;
 	}
+	if (timeout_ms)
+		return 0;
 	if (xsk_ring_prod__needs_wakeup(&s->pair->fq))
 		recvfrom(s->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 	return 0;
