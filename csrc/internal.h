@@ -65,6 +65,13 @@ struct lxsk_umem {
 	uint32_t nsocks;
 	bool had_sockets;
 	bool closed;
+	/* libxdp binds the first socket on the UMEM's own fd and leaves that fd
+	 * bound when the socket is deleted: its queue stays taken until the
+	 * UMEM closes. */
+	bool first_gone;
+	int first_ifindex;
+	uint32_t first_queue;
+	uint64_t first_cookie;
 };
 
 struct lxsk_sock {
@@ -81,6 +88,7 @@ struct lxsk_sock {
 	bool has_rx, has_tx;
 	bool closed;
 	bool auto_fill;
+	bool is_first; /* bound on the UMEM's own fd */
 	int tx_budget;
 	struct lxsk_sock *next;
 };

@@ -229,6 +229,14 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 			  o->ifname, o->queue);
 		return NULL;
 	}
+	if (u->first_gone && u->first_ifindex == ifindex && u->first_queue == o->queue && u->first_cookie == cookie) {
+		lxsk_fail(EBUSY,
+			  "socket on %s queue %u: this UMEM's first socket was bound here, and libxdp keeps that "
+			  "binding (the UMEM's own file descriptor) until the UMEM closes; close the UMEM to free "
+			  "the queue",
+			  o->ifname, o->queue);
+		return NULL;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		lxsk_fail(ENOMEM, "socket on %s queue %u: out of memory", o->ifname, o->queue);
@@ -271,6 +279,7 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 		return NULL;
 	}
 	s->fd = xsk_socket__fd(s->xs);
+	s->is_first = !u->had_sockets;
 	if (pair->state != PAIR_LIVE)
 		pair->prog_loaded = o->load_program != 0;
 	pair->state = PAIR_LIVE;
@@ -302,6 +311,12 @@ void lxsk_sock_close(struct lxsk_sock *s)
 	if (!s || s->closed)
 		return;
 	p = s->pair;
+	if (s->is_first) {
+		s->umem->first_gone = true;
+		s->umem->first_ifindex = s->ifindex;
+		s->umem->first_queue = s->queue;
+		s->umem->first_cookie = p->netns_cookie;
+	}
 	xsk_socket__delete(s->xs);
 	s->xs = NULL;
 	s->closed = true;

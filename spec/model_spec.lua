@@ -127,19 +127,24 @@ end)
 -- and leaves that fd bound when the socket is deleted, so its queue stays
 -- taken until the UMEM closes.
 describe("closing a UMEM's first socket", function()
-  it("frees its queue for a new socket while the UMEM lives on", function()
+  it("keeps its queue taken until the UMEM closes, and says so", function()
     net.veth()
     local u = xsk.umem { frame_count = 64 }
     local s1 = u:socket { ifname = "veth0" }
     local s2 = u:socket { ifname = "veth1" }
     s1:close()
     local ok, err = pcall(u.socket, u, { ifname = "veth0" })
+    assert.is_false(ok)
+    assert.matches("this UMEM's first socket was bound here", err, 1, true)
     local u2 = xsk.umem { frame_count = 64 }
     local ok2, err2 = pcall(u2.socket, u2, { ifname = "veth0" })
+    assert.is_false(ok2)
+    assert.matches("socket on veth0 queue 0: the queue is busy", err2, 1, true)
     s2:close()
     u:close()
+    -- with the UMEM gone the queue is free again
+    local s3 = u2:socket { ifname = "veth0" }
+    s3:close()
     u2:close()
-    assert.is_true(ok, "reopening on the same UMEM: " .. tostring(err))
-    assert.is_true(ok2, "another UMEM on that queue: " .. tostring(err2))
   end)
 end)
