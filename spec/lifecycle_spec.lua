@@ -96,8 +96,10 @@ describe("lifecycle", function()
     local u, a, b = open_pair()
     net.netns.sh(("ip -n %s link del %s"):format(env.ns, env.a))
     local bb = u:batch(4)
-    -- receive finds nothing; send reports the interface is gone or sends nothing
-    assert.equal(0, b:recv(bb, 10))
+    -- a waiting receive names the lost interface; send reports it or sends nothing
+    local rok, rerr = pcall(b.recv, b, bb, 10)
+    assert.is_false(rok)
+    assert.matches("recv on veth1 queue 0: the interface is gone", rerr, 1, true)
     u:alloc(bb, 1)
     bb.f[0]:set(net.frame("into the void"))
     local ok, res = pcall(a.send, a, bb)
