@@ -110,6 +110,8 @@ static int drain_tx(struct lxsk_sock *s)
 		case EINTR: return 0;
 		case ENETDOWN:
 			return lxsk_fail(errno, "send on %s queue %u: the interface is down", s->ifname, s->queue);
+		case ENXIO: /* the kernel unbound the socket: its device was unregistered */
+			return lxsk_fail(errno, "send on %s queue %u: the interface is gone", s->ifname, s->queue);
 		}
 		return lxsk_fail(errno, "send on %s queue %u: sendto failed", s->ifname, s->queue);
 	}
