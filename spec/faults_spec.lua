@@ -109,7 +109,7 @@ describe("faults", function()
     netns.sh("ip link del dev veth0")
     local ok, err = burst(u, a, tb)
     assert.is_false(ok)
-    assert.matches("send on veth0 queue 0: ", err, 1, true)
+    assert.matches("send on veth0 queue 0: the interface is gone", err, 1, true)
     -- recv with a timeout comes back within it, naming the lost interface
     local t = os.time()
     local rok, rerr = pcall(b.recv, b, rb, 100)
