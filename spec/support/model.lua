@@ -414,10 +414,9 @@ function Model:op_open(slot)
   if not ok then
     -- libxdp binds a UMEM's first socket on the UMEM's own fd and does not
     -- close that fd when the socket is deleted: its queue stays bound until
-    -- the UMEM closes, so the kernel refuses a new socket there (EINVAL).
-    -- A known limitation (see the report); counted, and the slot stays closed.
-    if ifn == self.first_ifname and (tostring(s):find("errno 22", 1, true)
-        or tostring(s):find("first socket", 1, true)) then
+    -- the UMEM closes.  The core refuses a new socket there and says why;
+    -- counted, and the slot stays closed.
+    if ifn == self.first_ifname and tostring(s):find("this UMEM's first socket was bound here", 1, true) then
       self.stats.reopen_refused = self.stats.reopen_refused + 1
       self:check_all("refused reopen")
       return
