@@ -72,9 +72,18 @@ static struct lxsk_pair *pick_pair(struct lxsk_umem *u, uint64_t cookie, int ifi
 
 		if (p->state == PAIR_LIVE && p->netns_cookie == cookie && p->ifindex == ifindex && p->queue == queue)
 			return p;
-		if (p->state == PAIR_UNUSED && !fresh)
+		/* A dead pair's rings were unmapped and forgotten by libxdp when
+		 * its last socket was deleted, and its frames went back to the
+		 * pool, so the slot can serve again.  Not slot 0: it marks the
+		 * UMEM's first socket. */
+		if ((p->state == PAIR_UNUSED || (p->state == PAIR_DEAD && i > 0)) && !fresh)
 			fresh = p;
 	}
+	/* libxdp sets up only some fields of a new completion ring (not its
+	 * cached indexes) and relies on the struct being zeroed, as a never
+	 * used slot is: a reused one must be zeroed too. */
+	if (fresh && fresh->state == PAIR_DEAD)
+		memset(fresh, 0, sizeof(*fresh));
 	return fresh;
 }
 
