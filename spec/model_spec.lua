@@ -148,3 +148,24 @@ describe("closing a UMEM's first socket", function()
     u2:close()
   end)
 end)
+
+-- Found while modelling reopen: every socket takes a ring-pair slot of its
+-- UMEM, and a slot whose sockets have all closed is never used again, so
+-- after 63 opens the UMEM refuses sockets though only one is open.
+describe("a long-lived UMEM", function()
+  it("can open and close sockets more than 63 times", function()
+    net.veth()
+    local u = xsk.umem { frame_count = 256, fill_size = 16, comp_size = 16 }
+    local first = u:socket { ifname = "veth0" }
+    local opened, err = 0, nil
+    for _ = 1, 80 do
+      local ok, s = pcall(u.socket, u, { ifname = "veth1" })
+      if not ok then err = s; break end
+      opened = opened + 1
+      s:close()
+    end
+    first:close()
+    u:close()
+    assert.equal(80, opened, "open number " .. (opened + 1) .. " failed: " .. tostring(err))
+  end)
+end)
