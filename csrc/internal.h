@@ -136,6 +136,10 @@ void lxsk_umem_unlink_sock(struct lxsk_umem *u, struct lxsk_sock *s);
 void lxsk_umem_reclaim_pair(struct lxsk_umem *u, const struct lxsk_pair *p);
 int lxsk_sock_usable(const struct lxsk_sock *s, const char *what);
 
+/* leftover.c */
+int lxsk_prog_sockets(int prog_fd, int ifindex, int queues);
+int lxsk_clear_leftover(int ifindex, const char *ifname, int queues);
+
 /* ring.c, shared with the batch calls */
 int lxsk_comp_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, int to_pool);
 int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max);

@@ -209,6 +209,8 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 			  o->ifname, nq, nq == 1 ? "" : "s");
 		return NULL;
 	}
+	if (o->load_program && lxsk_clear_leftover(ifindex, o->ifname, nq > 0 ? nq : 1) < 0)
+		return NULL;
 	cookie = netns_cookie(xsk_umem__fd(u->xu));
 	pair = pick_pair(u, cookie, ifindex, o->queue);
 	if (!pair) {
