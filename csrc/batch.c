@@ -137,21 +137,25 @@ static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what)
 		k = n;
 	if (!k || xsk_ring_prod__reserve(&s->tx, k, &idx) != k)
 		return 0;
+	struct frame_map m = map_of(u);
+
 	for (uint32_t i = 0; i < k; i++) {
 		const struct lxsk_frame *f = &b->f[i];
-		int err = lxsk_check_user_frame(u, f, i, what);
+		struct xdp_desc *d;
 
-		if (!err && !f->len)
-			err = lxsk_fail(EINVAL, "%s on %s queue %u: frame %u (addr 0x%llx) has length 0", what,
-					s->ifname, s->queue, i, (unsigned long long)f->addr);
-		if (err) {
+		if (__builtin_expect(!fm_user_frame(&m, f) || !f->len, 0)) {
+			int err = !f->len && fm_user_frame(&m, f)
+					  ? lxsk_fail(EINVAL, "%s on %s queue %u: frame %u (addr 0x%llx) has length 0",
+						      what, s->ifname, s->queue, i, (unsigned long long)f->addr)
+					  : lxsk_user_frame_error(u, f, i, what);
+
 			while (i--)
-				u->state[frame_index(u, b->f[i].addr)] = LXSK_OWN_USER;
+				*fm_state(&m, b->f[i].addr) = LXSK_OWN_USER;
 			s->tx.cached_prod -= k;
 			return err;
 		}
-		u->state[frame_index(u, f->addr)] = state;
-		struct xdp_desc *d = xsk_ring_prod__tx_desc(&s->tx, idx + i);
+		*fm_state(&m, f->addr) = state;
+		d = xsk_ring_prod__tx_desc(&s->tx, idx + i);
 		d->addr = f->addr;
 		d->len = f->len;
 		d->options = f->options;

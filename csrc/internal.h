@@ -130,8 +130,72 @@ static inline int batch_bad(const struct lxsk_batch *b)
 }
 int lxsk_batch_error(const struct lxsk_batch *b, const char *what);
 const char *lxsk_owner_name(unsigned owner);
-int lxsk_check_user_frame(const struct lxsk_umem *u, const struct lxsk_frame *f, uint32_t i, const char *what);
-void lxsk_pool_put(struct lxsk_umem *u, uint64_t addr);
+/* The UMEM fields per-packet loops need, copied into locals: every store to
+ * the owner bytes may alias anything (they are chars), so without the copy
+ * the compiler reloads each field after each store. */
+struct frame_map {
+	uint8_t *state;
+	uint8_t *area;
+	uint64_t size;
+	uint64_t chunk_mask;
+	uint32_t id;
+	uint32_t frame_size;
+	uint32_t shift;
+};
+
+static inline struct frame_map map_of(const struct lxsk_umem *u)
+{
+	return (struct frame_map){ u->state, u->area, u->size, ~(uint64_t)(u->frame_size - 1),
+				   u->id, u->frame_size, u->frame_shift };
+}
+
+static inline uint8_t *fm_state(const struct frame_map *m, uint64_t addr)
+{
+	return &m->state[addr >> m->shift];
+}
+
+static inline bool fm_user_frame(const struct frame_map *m, const struct lxsk_frame *f)
+{
+	return f->umem_id == m->id && f->addr < m->size &&
+	       f->addr - (f->addr & m->chunk_mask) + f->len <= m->frame_size &&
+	       (*fm_state(m, f->addr) & OWN_MASK) == LXSK_OWN_USER;
+}
+
+static inline void fm_fill(const struct frame_map *m, struct lxsk_frame *f, uint64_t addr, uint32_t len,
+			   uint32_t options)
+{
+	f->data = m->area + addr;
+	f->addr = addr;
+	f->len = len;
+	f->options = options;
+	f->umem_id = m->id;
+	f->cap = (uint32_t)((addr & m->chunk_mask) + m->frame_size - addr);
+}
+
+int lxsk_user_frame_error(const struct lxsk_umem *u, const struct lxsk_frame *f, uint32_t i, const char *what)
+	__attribute__((cold, noinline));
+
+/* A frame the script hands back must be one the script holds, of this UMEM,
+ * with its packet inside its own chunk.  Inline: it runs for every packet;
+ * the message is built out of line, only on failure. */
+static inline int lxsk_check_user_frame(const struct lxsk_umem *u, const struct lxsk_frame *f, uint32_t i,
+					const char *what)
+{
+	if (__builtin_expect(f->umem_id == u->id && f->addr < u->size &&
+				     f->addr - chunk_of(u, f->addr) + f->len <= u->frame_size &&
+				     owner_of(u, f->addr) == LXSK_OWN_USER,
+			     1))
+		return 0;
+	return lxsk_user_frame_error(u, f, i, what);
+}
+
+static inline void lxsk_pool_put(struct lxsk_umem *u, uint64_t addr)
+{
+	uint64_t chunk = chunk_of(u, addr);
+
+	u->state[frame_index(u, chunk)] = LXSK_OWN_POOL;
+	u->pool[u->pool_count++] = chunk;
+}
 void lxsk_umem_unlink_sock(struct lxsk_umem *u, struct lxsk_sock *s);
 void lxsk_umem_reclaim_pair(struct lxsk_umem *u, const struct lxsk_pair *p);
 int lxsk_sock_usable(const struct lxsk_sock *s, const char *what);

@@ -111,20 +111,31 @@ int lxsk_comp_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, int 
 	uint32_t idx = 0, got, kept = 0;
 
 	got = xsk_ring_cons__peek(cq, max, &idx);
-	for (uint32_t i = 0; i < got; i++) {
-		uint64_t addr = *xsk_ring_cons__comp_addr(cq, idx + i);
+	{
+		struct frame_map m = map_of(u);
+		uint64_t *pool = u->pool;
+		uint32_t pc = u->pool_count, bn = b ? b->n : 0;
 
-		/* The kernel only completes what we sent; anything else is ignored
-		 * rather than handed out a second time. */
-		if (addr >= u->size || owner_of(u, addr) != LXSK_OWN_TX)
-			continue;
-		if (to_pool) {
-			lxsk_pool_put(u, addr);
-		} else {
-			u->state[frame_index(u, addr)] = LXSK_OWN_USER;
-			frame_fill(u, &b->f[b->n++], addr, 0, 0);
+		for (uint32_t i = 0; i < got; i++) {
+			uint64_t addr = *xsk_ring_cons__comp_addr(cq, idx + i);
+			uint8_t *st;
+
+			/* The kernel only completes what we sent; anything else is
+			 * ignored rather than handed out a second time. */
+			if (addr >= m.size || (*(st = fm_state(&m, addr)) & OWN_MASK) != LXSK_OWN_TX)
+				continue;
+			if (to_pool) {
+				*st = LXSK_OWN_POOL;
+				pool[pc++] = addr & m.chunk_mask;
+			} else {
+				*st = LXSK_OWN_USER;
+				fm_fill(&m, &b->f[bn++], addr, 0, 0);
+			}
+			kept++;
 		}
-		kept++;
+		u->pool_count = pc;
+		if (b)
+			b->n = bn;
 	}
 	if (got)
 		xsk_ring_cons__release(cq, got);

@@ -184,7 +184,7 @@ int lxsk_umem_owner(const struct lxsk_umem *u, uint64_t addr)
 
 /* A frame the script hands back must be one the script holds, of this UMEM,
  * with its packet inside its own chunk. */
-int lxsk_check_user_frame(const struct lxsk_umem *u, const struct lxsk_frame *f, uint32_t i, const char *what)
+int lxsk_user_frame_error(const struct lxsk_umem *u, const struct lxsk_frame *f, uint32_t i, const char *what)
 {
 	uint64_t chunk;
 
@@ -204,7 +204,7 @@ int lxsk_check_user_frame(const struct lxsk_umem *u, const struct lxsk_frame *f,
 	if (owner_of(u, f->addr) != LXSK_OWN_USER)
 		return lxsk_fail(EBUSY, "%s: frame %u (addr 0x%llx) is not the script's: it belongs to %s", what, i,
 				 (unsigned long long)f->addr, lxsk_owner_name(owner_of(u, f->addr)));
-	return 0;
+	return lxsk_fail(EINVAL, "%s: frame %u (addr 0x%llx) is bad", what, i, (unsigned long long)f->addr);
 }
 
 int lxsk_frame_check(const struct lxsk_umem *u, const struct lxsk_frame *f)
@@ -214,13 +214,6 @@ int lxsk_frame_check(const struct lxsk_umem *u, const struct lxsk_frame *f)
 	return lxsk_check_user_frame(u, f, 0, "frame");
 }
 
-void lxsk_pool_put(struct lxsk_umem *u, uint64_t addr)
-{
-	uint64_t chunk = chunk_of(u, addr);
-
-	u->state[frame_index(u, chunk)] = LXSK_OWN_POOL;
-	u->pool[u->pool_count++] = chunk;
-}
 
 int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n)
 {
@@ -234,11 +227,18 @@ int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n)
 	if (n > room)
 		n = room;
 	got = n < u->pool_count ? n : u->pool_count;
-	for (uint32_t i = 0; i < got; i++) {
-		uint64_t chunk = u->pool[--u->pool_count];
+	{
+		struct frame_map m = map_of(u);
+		uint32_t pc = u->pool_count, bn = b->n;
 
-		u->state[frame_index(u, chunk)] = LXSK_OWN_USER;
-		frame_fill(u, &b->f[b->n++], chunk + u->data_offset, 0, 0);
+		for (uint32_t i = 0; i < got; i++) {
+			uint64_t chunk = u->pool[--pc];
+
+			*fm_state(&m, chunk) = LXSK_OWN_USER;
+			fm_fill(&m, &b->f[bn++], chunk + u->data_offset, 0, 0);
+		}
+		u->pool_count = pc;
+		b->n = bn;
 	}
 	return (int)got;
 }
