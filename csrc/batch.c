@@ -118,12 +118,16 @@ static int drain_tx(struct lxsk_sock *s)
 	return 0;
 }
 
-/* Puts as many frames as fit on the TX ring; returns how many. */
-static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what)
+/* Puts as many frames as fit on the TX ring; returns how many.  With
+ * drop_rest (forward), the frames that do not fit go back to the pool, so
+ * every frame of the batch is checked, not only those that fit; a bad frame
+ * anywhere leaves the whole batch as it was. */
+static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what, bool drop_rest)
 {
 	struct lxsk_umem *u = s->umem;
 	uint8_t state = (uint8_t)(LXSK_OWN_TX | s->pair_tag);
-	uint32_t n = b->n, idx = 0, k;
+	uint32_t n = b->n, idx = 0, k, last;
+	struct frame_map m;
 
 	if (s->closed)
 		return lxsk_sock_usable(s, what);
@@ -133,15 +137,23 @@ static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what)
 		return lxsk_fail(EINVAL, "%s on %s queue %u: the socket has no TX ring", what, s->ifname, s->queue);
 	lxsk_comp_take(s, NULL, u->comp_size, 1);
 	k = xsk_prod_nb_free(&s->tx, n);
+	if (k < n) {
+		/* The kernel may only be waiting for a kick to make room. */
+		int err = drain_tx(s);
+
+		if (err)
+			return err;
+		lxsk_comp_take(s, NULL, u->comp_size, 1);
+		k = xsk_prod_nb_free(&s->tx, n);
+	}
 	if (k > n)
 		k = n;
-	if (!k || xsk_ring_prod__reserve(&s->tx, k, &idx) != k)
-		return 0;
-	struct frame_map m = map_of(u);
-
-	for (uint32_t i = 0; i < k; i++) {
+	if (k && xsk_ring_prod__reserve(&s->tx, k, &idx) != k)
+		k = 0;
+	last = drop_rest ? n : k;
+	m = map_of(u);
+	for (uint32_t i = 0; i < last; i++) {
 		const struct lxsk_frame *f = &b->f[i];
-		struct xdp_desc *d;
 
 		if (__builtin_expect(!fm_user_frame(&m, f) || !f->len, 0)) {
 			int err = !f->len && fm_user_frame(&m, f)
@@ -154,19 +166,28 @@ static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what)
 			s->tx.cached_prod -= k;
 			return err;
 		}
-		*fm_state(&m, f->addr) = state;
-		d = xsk_ring_prod__tx_desc(&s->tx, idx + i);
-		d->addr = f->addr;
-		d->len = f->len;
-		d->options = f->options;
+		if (i < k) {
+			struct xdp_desc *d = xsk_ring_prod__tx_desc(&s->tx, idx + i);
+
+			*fm_state(&m, f->addr) = state;
+			d->addr = f->addr;
+			d->len = f->len;
+			d->options = f->options;
+		} else {
+			/* marked now so a frame listed twice is caught */
+			*fm_state(&m, f->addr) = LXSK_OWN_POOL;
+		}
 	}
-	xsk_ring_prod__submit(&s->tx, k);
+	for (uint32_t i = k; i < last; i++)
+		u->pool[u->pool_count++] = b->f[i].addr & m.chunk_mask;
+	if (k)
+		xsk_ring_prod__submit(&s->tx, k);
 	return (int)k;
 }
 
 int lxsk_send(struct lxsk_sock *s, struct lxsk_batch *b)
 {
-	int k = push_tx(s, b, "send");
+	int k = push_tx(s, b, "send", false);
 	int err;
 
 	if (k < 0)
@@ -180,49 +201,15 @@ int lxsk_send(struct lxsk_sock *s, struct lxsk_batch *b)
 	return err ? err : k;
 }
 
-/* Forward gives the frames that do not fit back to the pool, so every frame of
- * the batch must be the script's, not only the ones push_tx looks at.  Check
- * them all first, marking each as it passes so a frame listed twice is caught,
- * then undo the marks. */
-static int check_forward_batch(struct lxsk_sock *s, const struct lxsk_batch *b)
-{
-	struct lxsk_umem *u = s->umem;
-	uint32_t i;
-	int err = 0;
-
-	for (i = 0; i < b->n; i++) {
-		const struct lxsk_frame *f = &b->f[i];
-
-		err = lxsk_check_user_frame(u, f, i, "forward");
-		if (!err && !f->len)
-			err = lxsk_fail(EINVAL, "forward on %s queue %u: frame %u (addr 0x%llx) has length 0", s->ifname,
-					s->queue, i, (unsigned long long)f->addr);
-		if (err)
-			break;
-		u->state[frame_index(u, f->addr)] = LXSK_OWN_POOL;
-	}
-	while (i--)
-		u->state[frame_index(u, b->f[i].addr)] = LXSK_OWN_USER;
-	return err;
-}
-
 int lxsk_forward(struct lxsk_sock *dst, struct lxsk_batch *b)
 {
-	int k, err;
+	int k = push_tx(dst, b, "forward", true);
+	int err;
 
-	if (dst->closed)
-		return lxsk_sock_usable(dst, "forward");
-	if (batch_bad(b))
-		return lxsk_batch_error(b, "forward");
-	err = check_forward_batch(dst, b);
-	if (err)
-		return err;
-	k = push_tx(dst, b, "forward");
 	if (k < 0)
 		return k;
-	/* Forwarding drops what the TX ring has no room for, as a switch would. */
-	for (uint32_t i = (uint32_t)k; i < b->n; i++)
-		lxsk_pool_put(dst->umem, b->f[i].addr);
+	/* Forwarding drops what the TX ring has no room for, as a switch would:
+	 * push_tx has put those frames back in the pool. */
 	b->n = 0;
 	err = drain_tx(dst);
 	return err ? err : k;
