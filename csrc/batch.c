@@ -60,6 +60,10 @@ int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 		return s->closed ? lxsk_sock_usable(s, "recv")
 				 : lxsk_fail(EINVAL, "recv on %s queue %u: the socket has no RX ring", s->ifname,
 					     s->queue);
+	/* A socket that forwards gets its frames back through the completion
+	 * ring: recycle them before refilling, as every loop of l2fwd must. */
+	if (s->has_tx)
+		lxsk_comp_take(s, NULL, s->umem->comp_size, 1);
 	if (s->auto_fill)
 		lxsk_refill(s);
 	got = lxsk_rx_take(s, b, room);
@@ -126,7 +130,7 @@ static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what, 
 {
 	struct lxsk_umem *u = s->umem;
 	uint8_t state = (uint8_t)(LXSK_OWN_TX | s->pair_tag);
-	uint32_t n = b->n, idx = 0, k, last;
+	uint32_t n = b->n, idx = 0, k, last, contd_bad;
 	struct frame_map m;
 
 	if (s->closed)
@@ -135,6 +139,8 @@ static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what, 
 		return lxsk_batch_error(b, what);
 	if (!s->has_tx)
 		return lxsk_fail(EINVAL, "%s on %s queue %u: the socket has no TX ring", what, s->ifname, s->queue);
+	if (batch_ends_mid_packet(b))
+		return lxsk_tx_mid_packet(s, b, what);
 	lxsk_comp_take(s, NULL, u->comp_size, 1);
 	k = xsk_prod_nb_free(&s->tx, n);
 	if (k < n) {
@@ -148,18 +154,29 @@ static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what, 
 	}
 	if (k > n)
 		k = n;
+	/* A packet goes on the ring whole or not at all: stop after the last
+	 * packet that fits (the batch's last frame always ends one). */
+	while (k < n && k && (b->f[k - 1].options & XDP_PKT_CONTD))
+		k--;
+	if (!k && n && xsk_prod_nb_free(&s->tx, s->tx.size) == s->tx.size)
+		return lxsk_tx_too_big(s, b, what); /* an empty ring cannot hold it: it never will */
 	if (k && xsk_ring_prod__reserve(&s->tx, k, &idx) != k)
 		k = 0;
 	last = drop_rest ? n : k;
 	m = map_of(u);
+	contd_bad = s->multi_buffer ? 0 : XDP_PKT_CONTD;
 	for (uint32_t i = 0; i < last; i++) {
 		const struct lxsk_frame *f = &b->f[i];
 
-		if (__builtin_expect(!fm_user_frame(&m, f) || !f->len, 0)) {
-			int err = !f->len && fm_user_frame(&m, f)
+		if (__builtin_expect(!fm_user_frame(&m, f) || !f->len || (f->options & contd_bad), 0)) {
+			int err = !fm_user_frame(&m, f) ? lxsk_user_frame_error(u, f, i, what)
+				  : !f->len
 					  ? lxsk_fail(EINVAL, "%s on %s queue %u: frame %u (addr 0x%llx) has length 0",
 						      what, s->ifname, s->queue, i, (unsigned long long)f->addr)
-					  : lxsk_user_frame_error(u, f, i, what);
+					  : lxsk_fail(EINVAL,
+						      "%s on %s queue %u: frame %u (addr 0x%llx) has XDP_PKT_CONTD set "
+						      "but the socket was made without multi_buffer = true",
+						      what, s->ifname, s->queue, i, (unsigned long long)f->addr);
 
 			while (i--)
 				*fm_state(&m, b->f[i].addr) = LXSK_OWN_USER;
