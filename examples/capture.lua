@@ -42,11 +42,7 @@ local OPTIONS = {
 
 local state = {}
 
-local function cleanup()
-  if state.sock then state.sock:close() end
-  if state.umem then state.umem:close() end
-  if state.writer then state.writer:close() end
-end
+local cleanup = cli.closer(state, { "sock", "umem", "writer" })
 
 local function main(opts)
   local xsk = require "xsk"

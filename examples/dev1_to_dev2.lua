@@ -8,11 +8,12 @@
 -- Load the in-tree modules relative to this file, so the example runs from a
 -- checkout after `make`, from any working directory, with nothing installed.
 local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
-package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/examples/?.lua;" .. package.path
 package.cpath = root .. "/lua/?.so;" .. package.cpath
 
 local ffi = require "ffi"
 local bit = require "bit"
+local cli = require "lib.cli"
 
 local NAME = "dev1_to_dev2"
 
@@ -48,13 +49,8 @@ exit status: 0 when every frame arrived, 1 when some were lost or on errors,
 2 on bad arguments, 130 when interrupted.
 ]]
 
-local function usage_error(fmt, ...)
-  error({ usage = fmt:format(...) }, 0)
-end
-
--- name -> { kind, default }; kinds: "count" (whole, >= 1), "ms" (whole,
--- >= 0), "pow2", "string", "flag".
-local OPTIONS = {
+-- name -> { kind, default }; kinds as in lib/cli.lua.
+local OPTIONS = cli.dev_pair_options {
   count = { "count", 100000 },
   size = { "count", 64 },
   batch = { "count", 64 },
@@ -63,95 +59,20 @@ local OPTIONS = {
   ["tx-size"] = { "pow2", 2048 },
   ["fill-size"] = { "pow2", 2048 },
   ["comp-size"] = { "pow2", 2048 },
-  timeout = { "ms", 100 },
-  quiet = { "ms", 1000 },
-  queue = { "ms", 0 },
+  timeout = { "uint", 100 },
+  quiet = { "uint", 1000 },
   shared = { "flag", false },
-  dev1 = { "string" },
-  dev2 = { "string" },
 }
 
-local function parse_args(argv)
-  local o = {}
-  for name, spec in pairs(OPTIONS) do o[name] = spec[2] end
-  local i = 1
-  while i <= #argv do
-    local a = argv[i]
-    if a == "-h" or a == "--help" then
-      o.help = true
-    else
-      local name, value = a:match("^%-%-([%w-]+)=(.*)$")
-      if not name then name = a:match("^%-%-([%w-]+)$") end
-      local spec = name and OPTIONS[name]
-      if not spec then usage_error("unknown option %s", a) end
-      local kind = spec[1]
-      if kind == "flag" then
-        if value then usage_error("option --%s takes no value", name) end
-        value = true
-      else
-        if not value then
-          i = i + 1
-          value = argv[i]
-          if value == nil then usage_error("option --%s needs a value", name) end
-        end
-        if kind == "string" then
-          if value == "" then usage_error("option --%s needs a non-empty value", name) end
-        else
-          local n = tonumber(value)
-          local least = kind == "ms" and 0 or 1
-          if not n or n % 1 ~= 0 or n < least or n > 4294967295 then
-            usage_error("option --%s needs a whole number%s, got %q", name,
-              least == 1 and " from 1" or "", value)
-          end
-          if kind == "pow2" then
-            local p = 1
-            while p < n do p = p * 2 end
-            if p ~= n then usage_error("option --%s needs a power of two, got %d", name, n) end
-          end
-          value = n
-        end
-      end
-      o[name] = value
-    end
-    i = i + 1
-  end
-  if (o.dev1 == nil) ~= (o.dev2 == nil) then usage_error("--dev1 and --dev2 go together") end
-  if o.size < 20 then usage_error("option --size needs at least 20 bytes (header and sequence number), got %d", o.size) end
-  if o.batch > 65536 then usage_error("option --batch is at most 65536, got %d", o.batch) end
-  return o
+-- Checked with the arguments, so bad sizes are usage errors (exit 2) found
+-- before anything touches the network.
+local function check(o)
+  cli.check_dev_pair(o)
+  if o.size < 20 then cli.usage_error("option --size needs at least 20 bytes (header and sequence number), got %d", o.size) end
+  if o.batch > 65536 then cli.usage_error("option --batch is at most 65536, got %d", o.batch) end
 end
 
--- libc through renamed symbols, so these declarations cannot clash with a
--- module that declares the same functions under their own names.
-ffi.cdef [[
-struct xskex_timespec { long tv_sec; long tv_nsec; };
-typedef struct { uint8_t bits[128]; } xskex_sigset_t;
-int xskex_clock_gettime(int clk, struct xskex_timespec *ts) __asm__("clock_gettime");
-int xskex_sigemptyset(xskex_sigset_t *set) __asm__("sigemptyset");
-int xskex_sigaddset(xskex_sigset_t *set, int sig) __asm__("sigaddset");
-int xskex_sigprocmask(int how, const xskex_sigset_t *set, xskex_sigset_t *old) __asm__("sigprocmask");
-int xskex_sigtimedwait(const xskex_sigset_t *set, void *info, const struct xskex_timespec *t) __asm__("sigtimedwait");
-]]
-local libc = ffi.C
-
-local ts = ffi.new("struct xskex_timespec")
-local function now()
-  libc.xskex_clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
-end
-
--- Ctrl-C and kill: LuaJIT's own SIGINT handler raises "interrupted!" at
--- whatever Lua line runs next (which can be in the middle of cleanup), and
--- not at all inside compiled code such as the send/receive loop.  So SIGHUP,
--- SIGINT and SIGTERM are held for the whole run and taken at points where
--- stopping is safe.
-local stop_set, no_wait = ffi.new("xskex_sigset_t"), ffi.new("struct xskex_timespec")
-libc.xskex_sigemptyset(stop_set)
-for _, sig in ipairs { 1, 2, 15 } do libc.xskex_sigaddset(stop_set, sig) end
-local function hold_signals() libc.xskex_sigprocmask(0, stop_set, nil) end -- SIG_BLOCK
--- Takes a pending stop signal, if there is one.
-local function stop_requested() return libc.xskex_sigtimedwait(stop_set, nil, no_wait) > 0 end
-local INTERRUPTED = setmetatable({}, { __tostring = function() return "interrupted" end })
+local now, stop_requested = cli.now, cli.stop_requested
 
 -- Frame layout: broadcast destination, locally administered source, the
 -- IEEE local-experiment EtherType, two bytes of padding so the sequence number
@@ -163,13 +84,7 @@ local ETYPE_HI, ETYPE_LO = 0x88, 0xB5
 
 local state = {}
 
-local function cleanup()
-  if state.sock1 then state.sock1:close() end
-  if state.sock2 then state.sock2:close() end
-  if state.umem1 then state.umem1:close() end
-  if state.umem2 and state.umem2 ~= state.umem1 then state.umem2:close() end
-  if state.env then state.env.destroy() end
-end
+local cleanup = cli.closer(state, { "sock1", "sock2", "umem1", "umem2" })
 
 -- The measured loop.  Everything it touches is made before it starts; inside
 -- there are only FFI calls and arithmetic, so it compiles to one trace tree
@@ -260,17 +175,8 @@ end
 
 local function main(o)
   local xsk = require "xsk"
-  local netns = require "xsk.netns"
-
-  netns.private_bpffs()
-  local dev1, dev2 = o.dev1, o.dev2
-  if not dev1 then
-    -- veth drops frames longer than its MTU allows.
-    local mtu = o.size - 14 > 1500 and o.size - 14 or nil
-    state.env = netns.setup { prefix = "xskex", mtu = mtu }
-    netns.enter(state.env)
-    dev1, dev2 = state.env.a, state.env.b
-  end
+  -- veth drops frames longer than its MTU allows.
+  local dev1, dev2 = cli.dev_pair(o, state, { mtu = o.size - 14 > 1500 and o.size - 14 or nil })
 
   local ucfg = {
     frame_count = o.frames, fill_size = o["fill-size"], comp_size = o["comp-size"],
@@ -297,7 +203,7 @@ local function main(o)
     o.shared and "one shared UMEM" or "a UMEM per socket"))
   -- The header goes out now, not at exit, for whoever watches a pipe or file.
   io.stdout:flush()
-  if stop_requested() then error(INTERRUPTED, 0) end
+  if stop_requested() then error(cli.INTERRUPTED, 0) end
   local r = run(o, state.sock1, state.sock2, umem1, umem2, tx, rx, hdr, seen)
   -- Frames the TX ring never took go back to the pool before the sockets close.
   if tx.n > 0 then umem1:release(tx) end
@@ -315,36 +221,10 @@ local function main(o)
     print(("dev2 socket: rx_dropped %d, rx_ring_full %d, fill_ring_empty %d"):format(
       st.rx_dropped, st.rx_ring_full, st.rx_fill_ring_empty_descs))
   end
-  if r.interrupted then return "interrupted" end
-  return r.received == o.count
+  -- Raised only now, so the totals counted so far are printed first.
+  if r.interrupted then error(cli.INTERRUPTED, 0) end
+  if r.received ~= o.count then return false, "not every frame arrived" end
 end
 
-local ok, o = pcall(parse_args, arg or {})
-if not ok then
-  local msg = type(o) == "table" and o.usage or tostring(o)
-  io.stderr:write(NAME, ": ", msg, " (see --help)\n")
-  os.exit(2)
-end
-if o.help then
-  io.write(USAGE)
-  os.exit(0)
-end
-
--- pcall so that the namespace goes away whatever happens.
-hold_signals()
-local ran, result = pcall(main, o)
-local cleaned, cleanup_err = pcall(cleanup)
-if not cleaned then io.stderr:write(NAME, ": cleanup: ", tostring(cleanup_err), "\n") end
-if not ran then
-  io.stderr:write(NAME, ": ", tostring(result), "\n")
-  os.exit(result == INTERRUPTED and 130 or 1)
-end
-if result == "interrupted" then
-  io.stderr:write(NAME, ": interrupted\n")
-  os.exit(130)
-end
-if not result then
-  io.stderr:write(NAME, ": not every frame arrived\n")
-  os.exit(1)
-end
-os.exit(cleaned and 0 or 1)
+-- cli.run removes the namespace whatever happens.
+cli.run(NAME, USAGE, OPTIONS, main, cleanup, check)

@@ -48,10 +48,7 @@ local ICMP_ECHO, ICMP_ECHOREPLY = 8, 0
 
 local state = {}
 
-local function cleanup()
-  if state.sock then state.sock:close() end
-  if state.umem then state.umem:close() end
-end
+local cleanup = cli.closer(state, { "sock", "umem" })
 
 local function main(opts)
   local xsk = require "xsk"

@@ -66,10 +66,7 @@ local BURST = 64
 
 local state = {}
 
-local function cleanup()
-  if state.sock then state.sock:close() end
-  if state.umem then state.umem:close() end
-end
+local cleanup = cli.closer(state, { "sock", "umem" })
 
 local function main(opts)
   for _, k in ipairs { "src-port", "dst-port" } do

@@ -47,10 +47,7 @@ local ARP_REQUEST, ARP_REPLY = 1, 2
 
 local state = {}
 
-local function cleanup()
-  if state.sock then state.sock:close() end
-  if state.umem then state.umem:close() end
-end
+local cleanup = cli.closer(state, { "sock", "umem" })
 
 local function main(opts)
   if opts.port < 1 or opts.port > 65535 then cli.usage_error("option --port needs 1..65535, got %d", opts.port) end

@@ -106,6 +106,29 @@ if n < 0 then io.stderr:write("no reply\n") os.exit(1) end
 io.write("reply: ", ffi.string(buf, n), "\n")
 ]]
 
+-- A kernel UDP sender: `count` datagrams to ip:port, one sendto each, no
+-- waiting for replies.
+local UDP_SENDER = [[
+local ffi = require "ffi"
+ffi.cdef[=[
+struct e2e_sin { uint16_t family, port; uint8_t addr[4]; uint8_t zero[8]; };
+int socket(int, int, int);
+long sendto(int, const void *, size_t, int, const void *, unsigned);
+int inet_pton(int, const char *, void *);
+]=]
+local C = ffi.C
+local ip, port, count = arg[1], tonumber(arg[2]), tonumber(arg[3])
+local fd = C.socket(2, 2, 0)                                  -- AF_INET, SOCK_DGRAM
+local sa = ffi.new("struct e2e_sin")
+sa.family, sa.port = 2, bit.rshift(bit.bswap(port), 16)
+C.inet_pton(2, ip, sa.addr)
+for i = 1, count do
+  local msg = "datagram " .. i
+  if C.sendto(fd, msg, #msg, 0, sa, ffi.sizeof(sa)) ~= #msg then io.stderr:write("sendto failed\n") os.exit(1) end
+end
+io.write("sent ", count, "\n")
+]]
+
 -- The Udp counters of a namespace's /proc/net/snmp, by name.
 local function udp_counters(ns)
   local out = sh(("ip netns exec %s cat /proc/net/snmp"):format(ns))
@@ -132,7 +155,7 @@ end
 
 describe("examples end to end", function()
   describe("arguments", function()
-    for _, name in ipairs { "responder", "udp_echo", "txgen", "capture" } do
+    for _, name in ipairs { "responder", "udp_echo", "txgen", "capture", "udp_sink" } do
       it(name .. " --help prints usage and exits 0", function()
         local out, ok = sh(example(name, "--help"))
         assert.is_true(ok)
@@ -154,6 +177,9 @@ describe("examples end to end", function()
       out, ok = sh(example("capture", "--dev veth0"), true)
       assert.is_false(ok)
       assert.truthy(out:find("--write is required", 1, true))
+      out, ok = sh(example("udp_sink", "--dev veth0 --port 0"), true)
+      assert.is_false(ok)
+      assert.truthy(out:find("--port needs 1..65535", 1, true))
     end)
   end)
 
@@ -226,6 +252,38 @@ describe("examples end to end", function()
     local out = run(1500, 128, "--rate 1000")
     assert.truthy(out:find("TX%s+%d+ pps"), out)
     assert.is_true(os.time() - t0 >= 1)
+  end)
+
+  it("udp_sink counts one port's datagrams while the kernel keeps answering ping", function()
+    local env = veth()
+    -- With an address on veth0 its kernel answers ARP and ping: everything
+    -- but UDP to the sink's port must still reach it.
+    sh(("ip -n %s addr add %s/24 dev %s"):format(env.ns, XSK_IP, env.a))
+    local sender = os.tmpname()
+    local f = assert(io.open(sender, "w"))
+    f:write(UDP_SENDER)
+    f:close()
+    local K, OTHER = 25, 5
+    local before = udp_counters(env.ns)
+    local job = start(env.ns, "udp_sink", ("--dev %s --port 9000 --duration 4"):format(env.a))
+    local code, log = with_example(job, function()
+      assert.is_true(wait_ready(job, "counting"), "udp_sink did not start:\n" .. slurp(job.log))
+      local out, ok = sh(("ip netns exec %s ping -c 3 -i 0.3 -W 1 %s"):format(env.peer_ns, XSK_IP))
+      assert.is_true(ok, out)
+      assert.truthy(out:find("3 packets transmitted, 3 received", 1, true), out)
+      out, ok = sh(("ip netns exec %s luajit %s %s 9000 %d"):format(env.peer_ns, sender, XSK_IP, K))
+      assert.is_true(ok, out)
+      -- Another port is the kernel's: it is not counted.
+      out, ok = sh(("ip netns exec %s luajit %s %s 9001 %d"):format(env.peer_ns, sender, XSK_IP, OTHER))
+      assert.is_true(ok, out)
+    end)
+    os.remove(sender)
+    assert.are.equal(0, code, log)
+    assert.truthy(log:find("\nreceived " .. K .. "\n", 1, true), log)
+    -- Port 9001 is closed on veth0's side, so exactly the other datagrams
+    -- reached its kernel (NoPorts), and none of the sink's.
+    local after = udp_counters(env.ns)
+    assert.are.equal(OTHER, after.NoPorts - before.NoPorts)
   end)
 
   it("capture writes the pinged packets to a pcap file tcpdump reads", function()

@@ -1,6 +1,6 @@
--- Shared plumbing for the long-running examples (responder, udp_echo, txgen,
--- capture): argument parsing, a monotonic clock, sleeping, stop signals and
--- the interface's MAC address.  Not part of the library; examples load it with
+-- Shared plumbing for the examples: argument parsing, a monotonic clock,
+-- sleeping, stop signals, the interface's MAC address and the throwaway veth
+-- pair of the dev1/dev2 examples.  Not part of the library; examples load it with
 --   package.path = root .. "/examples/?.lua;" .. package.path
 --   local cli = require "lib.cli"
 local ffi = require "ffi"
@@ -109,8 +109,20 @@ local function check_mac(s)
   return s:match("^%x%x[:-]%x%x[:-]%x%x[:-]%x%x[:-]%x%x[:-]%x%x$") ~= nil
 end
 
+-- Whole numbers past this are no count, size or port any example can use;
+-- refusing them here keeps 2^53 and "1e300" out of the C calls.
+local UINT_MAX = 4294967295
+
+local function is_pow2(n)
+  local p = 1
+  while p < n do p = p * 2 end
+  return p == n
+end
+
 -- options: name -> { kind, default, required = bool }, kinds "string",
--- "uint" (whole, >= 0), "number" (> 0, fractions allowed), "ip4", "mac".
+-- "uint" (whole, 0 .. 2^32-1), "count" (whole, 1 .. 2^32-1), "pow2" (a
+-- count that is a power of two), "number" (> 0, fractions allowed), "ip4",
+-- "mac", "flag" (takes no value; true when given).
 -- Accepts `--opt value` and `--opt=value`, and -h / --help.
 function M.parse(argv, options)
   local o = {}
@@ -125,18 +137,25 @@ function M.parse(argv, options)
       if not name then name = a:match("^%-%-([%w-]+)$") end
       local spec = name and options[name]
       if not spec then usage_error("unknown option %s", a) end
-      if not value then
+      local kind = spec[1]
+      if kind == "flag" then
+        if value then usage_error("option --%s takes no value", name) end
+        value = true
+      elseif not value then
         i = i + 1
         value = argv[i]
         if value == nil then usage_error("option --%s needs a value", name) end
       end
-      local kind = spec[1]
-      if kind == "uint" then
+      if kind == "uint" or kind == "count" or kind == "pow2" then
         local n = tonumber(value)
-        if not n or n < 0 or n % 1 ~= 0 then
-          usage_error("option --%s needs a whole number, got %q", name, value)
+        local least = kind == "uint" and 0 or 1
+        if not n or n % 1 ~= 0 or n < least or n > UINT_MAX then
+          usage_error("option --%s needs a whole number%s, got %q", name, least == 1 and " from 1" or "", value)
         end
+        if kind == "pow2" and not is_pow2(n) then usage_error("option --%s needs a power of two, got %d", name, n) end
         value = n
+      elseif kind == "flag" then
+        -- value is already true
       elseif kind == "number" then
         local n = tonumber(value)
         if not n or n <= 0 then usage_error("option --%s needs a positive number, got %q", name, value) end
@@ -163,15 +182,73 @@ function M.parse(argv, options)
   return o
 end
 
+-- ---- cleanup ----
+
+-- A cleanup function for run(): closes state[name] for each name, in that
+-- order (sockets before their UMEM), each object once (a UMEM two names
+-- share closes once), then removes state.env, the namespace dev_pair made.
+-- Fields main never set are skipped, so it works after any failure.
+function M.closer(state, names)
+  return function()
+    local closed = {}
+    for _, name in ipairs(names) do
+      local o = state[name]
+      if o and not closed[o] then
+        closed[o] = true
+        o:close()
+      end
+    end
+    if state.env then state.env.destroy() end
+  end
+end
+
+-- ---- the dev1/dev2 examples ----
+
+-- The options every dev1/dev2 example has, plus its own (name -> spec).
+function M.dev_pair_options(own)
+  local o = { dev1 = { "string" }, dev2 = { "string" }, queue = { "uint", 0 } }
+  for name, spec in pairs(own) do o[name] = spec end
+  return o
+end
+
+-- hello_xdp, shared_umem and dev1_to_dev2 take both interfaces or neither.
+function M.check_dev_pair(o)
+  if (o.dev1 == nil) ~= (o.dev2 == nil) then usage_error("--dev1 and --dev2 go together") end
+end
+
+-- Their two interfaces: --dev1/--dev2 as given, or else a throwaway network
+-- namespace (named xskex<pid>-<n>) with a veth pair, which this thread then
+-- enters.  state.env is set before entering, so the caller's cleanup removes
+-- the namespace (state.env.destroy()) even if entering fails.  setup: more
+-- xsk.netns.setup options (mtu, ...).
+function M.dev_pair(opts, state, setup)
+  local netns = require "xsk.netns"
+  -- libxdp keeps its program state in bpffs; this mounts one privately.
+  netns.private_bpffs()
+  if opts.dev1 then return opts.dev1, opts.dev2 end
+  local cfg = { prefix = "xskex" }
+  for k, v in pairs(setup or {}) do cfg[k] = v end
+  state.env = netns.setup(cfg)
+  netns.enter(state.env)
+  return state.env.a, state.env.b
+end
+
 -- ---- top level ----
 
 M.INTERRUPTED = setmetatable({}, { __tostring = function() return "interrupted" end })
 
--- Parses arguments, prints usage for --help, runs main(opts) with stop
--- signals held, calls cleanup whatever happened, and exits: 0 on success, 1
--- on errors, 2 on bad arguments.  main may raise { usage = ... } itself.
-function M.run(name, usage, options, main, cleanup)
-  local ok, opts = pcall(M.parse, arg or {}, options)
+-- Parses arguments (check(opts), if given, may raise usage errors too, also
+-- for --help, before anything is set up), prints usage for --help, runs
+-- main(opts) with stop signals held, calls cleanup whatever happened, and
+-- exits: 0 on success, 1 on errors or when main returns false (its second
+-- value, if any, is printed), 2 on bad arguments, 130 when main raised
+-- cli.INTERRUPTED.  main may raise { usage = ... } itself.
+function M.run(name, usage, options, main, cleanup, check)
+  local ok, opts = pcall(function()
+    local o = M.parse(arg or {}, options)
+    if check then check(o) end
+    return o
+  end)
   if not ok then
     local msg = type(opts) == "table" and opts.usage or tostring(opts)
     io.stderr:write(name, ": ", msg, " (see --help)\n")
@@ -182,17 +259,22 @@ function M.run(name, usage, options, main, cleanup)
     os.exit(0)
   end
   M.hold_signals()
-  local ran, err = pcall(main, opts)
+  local ran, result, failure = pcall(main, opts)
   local cleaned, cleanup_err = true, nil
   if cleanup then cleaned, cleanup_err = pcall(cleanup) end
   io.stdout:flush()
   if not cleaned then io.stderr:write(name, ": cleanup: ", tostring(cleanup_err), "\n") end
   if not ran then
-    if type(err) == "table" and err.usage then
-      io.stderr:write(name, ": ", err.usage, " (see --help)\n")
+    if type(result) == "table" and result.usage then
+      io.stderr:write(name, ": ", result.usage, " (see --help)\n")
       os.exit(2)
     end
-    io.stderr:write(name, ": ", tostring(err), "\n")
+    io.stderr:write(name, ": ", tostring(result), "\n")
+    -- 130 = 128 + SIGINT, what a shell reports for a job stopped by Ctrl-C.
+    os.exit(result == M.INTERRUPTED and 130 or 1)
+  end
+  if result == false then
+    if failure then io.stderr:write(name, ": ", tostring(failure), "\n") end
     os.exit(1)
   end
   os.exit(cleaned and 0 or 1)
