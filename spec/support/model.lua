@@ -314,6 +314,7 @@ function Model:check_all(what, spec)
       local okay = (src == "pool" and was == "pool")
         or (was == "fill" and pair[i] == src)
         or (src ~= "pool" and was == "pool" and p2f == src) -- refilled and received in one call
+        or (src ~= "pool" and was == "tx" and t2p == pair[i] and p2f == src) -- recycled, refilled, received
       if not okay then
         self:fail("%s: frame %d reached the script from %s (pair %s), expected %s", what, i, was,
           tostring(pair[i]), tostring(src))
@@ -324,6 +325,9 @@ function Model:check_all(what, spec)
         own[i], pair[i] = "fill", p2f
       elseif was == "tx" and a == "pool" and t2p and pair[i] == t2p then
         own[i], pair[i] = "pool", false
+      elseif was == "tx" and a == "fill" and t2p and pair[i] == t2p and p2f then
+        -- recycled, then refilled, in one call
+        own[i], pair[i] = "fill", p2f
       else
         self:fail("%s: frame %d changed from %s (pair %s) to %s, which this step may not do", what, i, was,
           tostring(pair[i]), a)
@@ -572,8 +576,9 @@ function Model:op_recv(s, slot)
   for j = 0, n0 - 1 do
     if not same_entry(b.f[j], before[j]) then self:fail("recv changed old entry %d", j) end
   end
+  -- a socket with a TX ring also recycles its completions on recv
   self:check_all("recv", { new_user = self:new_entries(b, n0, s.model_pair, slot, true),
-    pool_to_fill = self.auto_fill and s.model_pair or nil })
+    pool_to_fill = self.auto_fill and s.model_pair or nil, tx_to_pool = s.tx and s.model_pair or nil })
 end
 
 -- send: what fits goes, the rest stays at the front of the batch.
