@@ -12,6 +12,7 @@ package.cpath = root .. "/lua/?.so;" .. package.cpath
 
 local ffi = require "ffi"
 local cli = require "lib.cli"
+local answer = require "lib.answer"
 
 local NAME = "responder"
 
@@ -42,8 +43,6 @@ local OPTIONS = {
   duration = { "number", nil },
 }
 
-local ETH_P_IP, ETH_P_ARP = 0x0800, 0x0806
-local ARP_REQUEST, ARP_REPLY = 1, 2
 local ICMP_ECHO, ICMP_ECHOREPLY = 8, 0
 
 local state = {}
@@ -54,7 +53,6 @@ local function main(opts)
   local xsk = require "xsk"
   local headers = require "xsk.headers"
   local checksum = require "xsk.checksum"
-  local stats = require "xsk.stats"
 
   -- libxdp keeps its program state in bpffs; a no-op when one is mounted.
   require("xsk.netns").private_bpffs()
@@ -70,42 +68,17 @@ local function main(opts)
     NAME, opts.ip, cli.mac_string(mac), opts.dev, opts.queue))
   io.stdout:flush()
 
-  local rx, tx, drop = umem:batch(64), umem:batch(64), umem:batch(64)
   local res = headers.result()
-  local parse, ntohs, htons = headers.parse, headers.ntohs, headers.htons
+  local ntohs, htons = headers.ntohs, headers.htons
   local update16 = checksum.C.lxsk_csum_update16
   local copy = ffi.copy
-
-  -- Stats only for runs long enough to print a line.
-  local st = (opts.duration == nil or opts.duration > 1) and stats.new { interval = 1, sockets = { sock } } or nil
-  local deadline = opts.duration and cli.now() + opts.duration or math.huge
-  local arp_replies, echo_replies = 0, 0
-
-  -- ARP request for our address -> reply in place.
-  local function arp_reply(f)
-    local arp = res.arp
-    if arp:op() ~= ARP_REQUEST or arp:proto_type() ~= ETH_P_IP then return false end
-    local tpa = arp.tpa
-    if tpa[0] ~= ip_bytes[0] or tpa[1] ~= ip_bytes[1] or tpa[2] ~= ip_bytes[2] or tpa[3] ~= ip_bytes[3] then
-      return false
-    end
-    local eth = res.eth
-    -- The asker becomes the target; we become the sender.
-    copy(arp.tha, arp.sha, 6)
-    copy(arp.tpa, arp.spa, 4)
-    copy(arp.sha, mac, 6)
-    copy(arp.spa, ip_bytes, 4)
-    arp:set_op(ARP_REPLY)
-    copy(eth.dst, eth.src, 6)
-    copy(eth.src, mac, 6)
-    return true
-  end
 
   -- ICMP echo request to our address -> echo reply in place.  Swapping the
   -- addresses changes neither checksum (one's complement sums commute), so
   -- only the ICMP type word needs an incremental update (RFC 1624).
-  local function echo_reply(f)
+  local function echo_reply()
     local ip, icmp = res.ip4, res.icmp
+    if icmp == nil or ip == nil then return false end
     if icmp.type ~= ICMP_ECHO or icmp.code ~= 0 or res.frag ~= 0 or ip:dst() ~= my_ip then return false end
     local eth = res.eth
     icmp.type = ICMP_ECHOREPLY
@@ -116,40 +89,10 @@ local function main(opts)
     return true
   end
 
-  while true do
-    local n = sock:recv(rx, 100)
-    local bytes = 0
-    for i = 0, n - 1 do
-      local f = rx.f[i]
-      bytes = bytes + f.len
-      local answer = false
-      if parse(f.data, f.len, res) then
-        if res.arp ~= nil then
-          answer = arp_reply(f)
-          if answer then arp_replies = arp_replies + 1 end
-        elseif res.icmp ~= nil and res.ip4 ~= nil then
-          answer = echo_reply(f)
-          if answer then echo_replies = echo_replies + 1 end
-        end
-      end
-      if answer then tx:push(f) else drop:push(f) end
-    end
-    rx:clear()
-    local out_n, out_bytes = tx.n, 0
-    for i = 0, out_n - 1 do out_bytes = out_bytes + tx.f[i].len end
-    -- forward sends the frames back out without copying; what the TX ring
-    -- has no room for goes back to the pool, as a full NIC would drop it.
-    if out_n > 0 then sock:forward(tx) end
-    if drop.n > 0 then umem:release(drop) end
-    if st then
-      st:add_rx(n, bytes)
-      st:add_tx(out_n, out_bytes)
-      st:tick()
-    end
-    if cli.stop_requested() or cli.now() >= deadline then break end
-  end
-  sock:flush(1000)
-  if st then st:summary() end
+  local arp_replies, echo_replies = answer.serve {
+    sock = sock, umem = umem, mac = mac, ip_bytes = ip_bytes, duration = opts.duration,
+    res = res, answer = echo_reply,
+  }
   print(("%s: %d ARP replies, %d echo replies"):format(NAME, arp_replies, echo_replies))
 end
 

@@ -11,6 +11,7 @@ package.cpath = root .. "/lua/?.so;" .. package.cpath
 
 local ffi = require "ffi"
 local cli = require "lib.cli"
+local answer = require "lib.answer"
 
 local NAME = "udp_echo"
 
@@ -42,8 +43,6 @@ local OPTIONS = {
   duration = { "number", nil },
 }
 
-local ETH_P_IP = 0x0800
-local ARP_REQUEST, ARP_REPLY = 1, 2
 
 local state = {}
 
@@ -53,7 +52,6 @@ local function main(opts)
   if opts.port < 1 or opts.port > 65535 then cli.usage_error("option --port needs 1..65535, got %d", opts.port) end
   local xsk = require "xsk"
   local headers = require "xsk.headers"
-  local stats = require "xsk.stats"
 
   -- libxdp keeps its program state in bpffs; a no-op when one is mounted.
   require("xsk.netns").private_bpffs()
@@ -70,36 +68,9 @@ local function main(opts)
     NAME, opts.ip, my_port, cli.mac_string(mac), opts.dev, opts.queue))
   io.stdout:flush()
 
-  local rx, tx, drop = umem:batch(64), umem:batch(64), umem:batch(64)
   local res = headers.result()
-  local parse = headers.parse
-  local copy = ffi.copy
   local l4_csum_set = require("xsk.checksum").C.lxsk_l4_csum_set
-
-  -- Stats only for runs long enough to print a line.
-  local st = (opts.duration == nil or opts.duration > 1) and stats.new { interval = 1, sockets = { sock } } or nil
-  local deadline = opts.duration and cli.now() + opts.duration or math.huge
-  local arp_replies, echoed = 0, 0
-
-  -- ARP request for our address -> reply in place.
-  local function arp_reply()
-    local arp = res.arp
-    if arp:op() ~= ARP_REQUEST or arp:proto_type() ~= ETH_P_IP then return false end
-    local tpa = arp.tpa
-    if tpa[0] ~= ip_bytes[0] or tpa[1] ~= ip_bytes[1] or tpa[2] ~= ip_bytes[2] or tpa[3] ~= ip_bytes[3] then
-      return false
-    end
-    local eth = res.eth
-    -- The asker becomes the target; we become the sender.
-    copy(arp.tha, arp.sha, 6)
-    copy(arp.tpa, arp.spa, 4)
-    copy(arp.sha, mac, 6)
-    copy(arp.spa, ip_bytes, 4)
-    arp:set_op(ARP_REPLY)
-    copy(eth.dst, eth.src, 6)
-    copy(eth.src, mac, 6)
-    return true
-  end
+  local copy = ffi.copy
 
   -- A datagram to our ip:port -> the same datagram back.  Swapping the two
   -- addresses and the two ports leaves the IP checksum as it is (one's
@@ -109,6 +80,7 @@ local function main(opts)
   -- would make the receiver drop the datagram.
   local function udp_reply()
     local ip, udp = res.ip4, res.udp
+    if udp == nil or ip == nil then return false end
     if res.frag ~= 0 or ip:dst() ~= my_ip or udp:dport() ~= my_port then return false end
     local eth = res.eth
     ip.saddr, ip.daddr = ip.daddr, ip.saddr
@@ -119,40 +91,10 @@ local function main(opts)
     return true
   end
 
-  while true do
-    local n = sock:recv(rx, 100)
-    local bytes = 0
-    for i = 0, n - 1 do
-      local f = rx.f[i]
-      bytes = bytes + f.len
-      local answer = false
-      if parse(f.data, f.len, res) then
-        if res.arp ~= nil then
-          answer = arp_reply()
-          if answer then arp_replies = arp_replies + 1 end
-        elseif res.udp ~= nil and res.ip4 ~= nil then
-          answer = udp_reply()
-          if answer then echoed = echoed + 1 end
-        end
-      end
-      if answer then tx:push(f) else drop:push(f) end
-    end
-    rx:clear()
-    local out_n, out_bytes = tx.n, 0
-    for i = 0, out_n - 1 do out_bytes = out_bytes + tx.f[i].len end
-    -- forward sends the frames back out without copying; what the TX ring
-    -- has no room for goes back to the pool, as a full NIC would drop it.
-    if out_n > 0 then sock:forward(tx) end
-    if drop.n > 0 then umem:release(drop) end
-    if st then
-      st:add_rx(n, bytes)
-      st:add_tx(out_n, out_bytes)
-      st:tick()
-    end
-    if cli.stop_requested() or cli.now() >= deadline then break end
-  end
-  sock:flush(1000)
-  if st then st:summary() end
+  local arp_replies, echoed = answer.serve {
+    sock = sock, umem = umem, mac = mac, ip_bytes = ip_bytes, duration = opts.duration,
+    res = res, answer = udp_reply,
+  }
   print(("%s: %d ARP replies, %d datagrams echoed"):format(NAME, arp_replies, echoed))
 end
 
