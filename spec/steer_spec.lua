@@ -371,6 +371,51 @@ describe("xsk.steer with sockets", function()
     assert.equals(8, (st:counters(id)))
   end)
 
+  it("rules change while traffic flows: the socket sees exactly what the current rules match", function()
+    local env = pair()
+    local st = steer.open { ifname = "va" }
+    defer(function() st:close() end)
+    local umem = xsk.umem { frame_count = 512 }
+    defer(function() umem:close() end)
+    local sock = umem:socket { ifname = "va", queue = 0, load_program = false }
+    warm(env)
+    st:register(sock)
+    -- a steady stream to two ports for 3 s, from the peer, in the background
+    sh(("ip netns exec %s bash -c 'end=$((SECONDS+3)); while [ $SECONDS -lt $end ]; do "
+      .. "printf a > /dev/udp/198.18.0.1/5000; printf b > /dev/udp/198.18.0.1/6000; done' >/dev/null 2>&1 &")
+      :format(env.peer_ns))
+    local b = umem:batch(64)
+    -- ports seen by the socket during `ms` milliseconds
+    local now = require("xsk.stats").now
+    local function ports_during(ms)
+      local seen = {}
+      local stop = now() + ms / 1000
+      while now() < stop do
+        local n = sock:recv(b, 20)
+        for i = 0, n - 1 do
+          local p = b.f[i].data
+          local dport = p[ETH + IP4 + 2] * 256 + p[ETH + IP4 + 3]
+          seen[dport] = (seen[dport] or 0) + 1
+        end
+        umem:release(b)
+      end
+      return seen
+    end
+    local first = st:add_rule { proto = "udp", dport = 5000 }
+    ports_during(100) -- what was in flight when the rule changed
+    local a = ports_during(600)
+    assert.is_true((a[5000] or 0) > 0, "port 5000 reaches the socket")
+    assert.is_nil(a[6000], "port 6000 stays with the kernel")
+    st:remove_rule(first)
+    local second = st:add_rule { proto = "udp", dport = 6000 }
+    ports_during(100)
+    local c = ports_during(600)
+    assert.is_true((c[6000] or 0) > 0, "port 6000 reaches the socket")
+    assert.is_nil(c[5000], "port 5000 is back with the kernel")
+    assert.is_true((st:counters(second)) >= c[6000])
+    sh("sleep 2") -- let the sender finish before the namespaces go
+  end)
+
   it("with no rules, every packet of the queue goes to its socket", function()
     local env = pair()
     local umem = xsk.umem { frame_count = 256 }
