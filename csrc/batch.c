@@ -66,7 +66,7 @@ int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 		lxsk_comp_take(s, NULL, s->umem->comp_size, 1);
 	if (s->auto_fill)
 		lxsk_refill(s);
-	got = lxsk_rx_take(s, b, room);
+	got = lxsk_rx_take(s, b, room, "recv");
 	if (got || !room)
 		return got;
 	/* Wait in slices: the kernel does not wake a poller when the interface
@@ -80,7 +80,7 @@ int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 			return r;
 		if (s->auto_fill)
 			lxsk_refill(s);
-		got = lxsk_rx_take(s, b, room);
+		got = lxsk_rx_take(s, b, room, "recv");
 		if (got)
 			return got;
 		if (!if_indextoname((unsigned)s->ifindex, name))

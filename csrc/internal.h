@@ -89,6 +89,7 @@ struct lxsk_sock {
 	bool closed;
 	bool auto_fill;
 	bool is_first; /* bound on the UMEM's own fd */
+	bool multi_buffer; /* bound with XDP_USE_SG */
 	int tx_budget;
 	struct lxsk_sock *next;
 };
@@ -206,6 +207,18 @@ int lxsk_clear_leftover(int ifindex, const char *ifname, int queues);
 
 /* ring.c, shared with the batch calls */
 int lxsk_comp_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, int to_pool);
-int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max);
+int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, const char *what);
+/* Multi-buffer: a packet is a run of descriptors, all but the last with
+ * XDP_PKT_CONTD.  The error paths of the packet checks, out of line. */
+int lxsk_rx_too_small(struct lxsk_sock *s, uint32_t room, const char *what) __attribute__((cold, noinline));
+int lxsk_tx_mid_packet(const struct lxsk_sock *s, const struct lxsk_batch *b, const char *what)
+	__attribute__((cold, noinline));
+int lxsk_tx_too_big(const struct lxsk_sock *s, const struct lxsk_batch *b, const char *what)
+	__attribute__((cold, noinline));
+/* A batch for TX must end on a packet's last descriptor. */
+static inline bool batch_ends_mid_packet(const struct lxsk_batch *b)
+{
+	return b->n && (b->f[b->n - 1].options & XDP_PKT_CONTD);
+}
 
 #endif

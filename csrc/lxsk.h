@@ -76,6 +76,7 @@ struct lxsk_sock_opts {
 	int32_t prefer_busy_poll;
 	uint32_t tx_budget; /* XDP_MAX_TX_SKB_BUDGET; 0: kernel default */
 	int32_t auto_fill;  /* keep the fill ring topped up from the pool */
+	int32_t multi_buffer; /* XDP_USE_SG: packets may span several descriptors */
 };
 
 struct lxsk_stats {

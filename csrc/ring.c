@@ -18,6 +18,11 @@ static int claim(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t n, uint8_t 
 		if (!err && state == (LXSK_OWN_TX | s->pair_tag) && f->len == 0)
 			err = lxsk_fail(EINVAL, "%s on %s queue %u: frame %u (addr 0x%llx) has length 0", what,
 					s->ifname, s->queue, i, (unsigned long long)f->addr);
+		if (!err && state == (LXSK_OWN_TX | s->pair_tag) && (f->options & XDP_PKT_CONTD) && !s->multi_buffer)
+			err = lxsk_fail(EINVAL,
+					"%s on %s queue %u: frame %u (addr 0x%llx) has XDP_PKT_CONTD set but the "
+					"socket was made without multi_buffer = true",
+					what, s->ifname, s->queue, i, (unsigned long long)f->addr);
 		if (err) {
 			while (i--)
 				u->state[frame_index(u, b->f[i].addr)] = LXSK_OWN_USER;
@@ -84,6 +89,8 @@ int lxsk_tx_produce(struct lxsk_sock *s, struct lxsk_batch *b)
 				 s->queue);
 	if (!n)
 		return 0;
+	if (batch_ends_mid_packet(b))
+		return lxsk_tx_mid_packet(s, b, "tx");
 	if (xsk_ring_prod__reserve(&s->tx, n, &idx) != n)
 		return 0;
 	err = claim(s, b, n, (uint8_t)(LXSK_OWN_TX | s->pair_tag), "tx");
@@ -153,24 +160,86 @@ int lxsk_comp_consume(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
 	return lxsk_comp_take(s, b, max, 0);
 }
 
-int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
+/* Descriptors of the packet that starts at ring index idx, looking at no more
+ * than the n the ring holds; 0 when the packet is not complete yet. */
+static uint32_t rx_packet_descs(const struct xsk_ring_cons *rx, uint32_t idx, uint32_t n)
 {
-	struct lxsk_umem *u = s->umem;
-	uint32_t idx = 0, got, kept = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (!(xsk_ring_cons__rx_desc(rx, idx + i)->options & XDP_PKT_CONTD))
+			return i + 1;
+	return 0;
+}
 
-	got = xsk_ring_cons__peek(&s->rx, max, &idx);
-	for (uint32_t i = 0; i < got; i++) {
-		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&s->rx, idx + i);
+/* A packet has more descriptors than the room left: taking part of it would
+ * split it, leaving it would stall the ring, so say so. */
+int lxsk_rx_too_small(struct lxsk_sock *s, uint32_t room, const char *what)
+{
+	uint32_t idx = 0, avail, descs;
 
-		if (d->addr >= u->size || owner_of(u, d->addr) != LXSK_OWN_FILL)
-			continue;
-		u->state[frame_index(u, d->addr)] = LXSK_OWN_USER;
-		frame_fill(u, &b->f[b->n++], d->addr, d->len, d->options);
-		kept++;
+	avail = xsk_ring_cons__peek(&s->rx, s->rx.size, &idx);
+	descs = rx_packet_descs(&s->rx, idx, avail);
+	if (avail)
+		xsk_ring_cons__cancel(&s->rx, avail);
+	if (descs)
+		return lxsk_fail(EMSGSIZE,
+				 "%s on %s queue %u: the next packet has %u descriptors (multi-buffer) but the batch "
+				 "has room for only %u; use a batch (or max) of at least %u frames",
+				 what, s->ifname, s->queue, descs, room, descs);
+	return lxsk_fail(EMSGSIZE,
+			 "%s on %s queue %u: the next packet has more than %u descriptors (multi-buffer) but the "
+			 "batch has room for only %u; use a bigger batch",
+			 what, s->ifname, s->queue, room, room);
+}
+
+/* Takes whole packets only: the descriptors peeked after the last packet end
+ * go back on the ring (cancel) and come with the rest of their packet later.
+ * Without multi-buffer every descriptor ends a packet, so the backward scan
+ * stops at once. */
+int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, const char *what)
+{
+	struct xsk_ring_cons *rx = &s->rx;
+	uint32_t idx = 0, got, take, bn = b->n;
+
+	got = xsk_ring_cons__peek(rx, max, &idx);
+	take = got;
+	while (take && (xsk_ring_cons__rx_desc(rx, idx + take - 1)->options & XDP_PKT_CONTD))
+		take--;
+	if (__builtin_expect(take != got, 0)) {
+		xsk_ring_cons__cancel(rx, got - take);
+		/* Nothing whole fits though the room is full: it never will. */
+		if (!take && got == max)
+			return lxsk_rx_too_small(s, max, what);
 	}
-	if (got)
-		xsk_ring_cons__release(&s->rx, got);
-	return (int)kept;
+	{
+		struct frame_map m = map_of(s->umem);
+		uint8_t state = LXSK_OWN_USER;
+
+		for (uint32_t i = 0; i < take; i++) {
+			const struct xdp_desc *d = xsk_ring_cons__rx_desc(rx, idx + i);
+			uint8_t *st;
+
+			/* The kernel only hands back what we gave it; anything
+			 * else is skipped rather than handed out a second time.
+			 * A skipped packet end still ends the packet. */
+			if (__builtin_expect(d->addr >= m.size ||
+						     (*(st = fm_state(&m, d->addr)) & OWN_MASK) != LXSK_OWN_FILL,
+					     0)) {
+				if (!(d->options & XDP_PKT_CONTD) && bn > b->n)
+					b->f[bn - 1].options &= ~(uint32_t)XDP_PKT_CONTD;
+				continue;
+			}
+			*st = state;
+			fm_fill(&m, &b->f[bn++], d->addr, d->len, d->options);
+		}
+	}
+	if (take)
+		xsk_ring_cons__release(rx, take);
+	{
+		uint32_t kept = bn - b->n;
+
+		b->n = bn;
+		return (int)kept;
+	}
 }
 
 int lxsk_rx_consume(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
@@ -184,5 +253,25 @@ int lxsk_rx_consume(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
 				 s->queue);
 	if (max > b->cap - b->n)
 		max = b->cap - b->n;
-	return lxsk_rx_take(s, b, max);
+	return lxsk_rx_take(s, b, max, "rx");
+}
+
+int lxsk_tx_mid_packet(const struct lxsk_sock *s, const struct lxsk_batch *b, const char *what)
+{
+	return lxsk_fail(EINVAL,
+			 "%s on %s queue %u: the batch ends in the middle of a packet: its last frame %u (addr "
+			 "0x%llx) has XDP_PKT_CONTD set; clear it on a packet's last frame",
+			 what, s->ifname, s->queue, b->n - 1, (unsigned long long)b->f[b->n - 1].addr);
+}
+
+int lxsk_tx_too_big(const struct lxsk_sock *s, const struct lxsk_batch *b, const char *what)
+{
+	uint32_t descs = 1;
+
+	while (descs < b->n && (b->f[descs - 1].options & XDP_PKT_CONTD))
+		descs++;
+	return lxsk_fail(EMSGSIZE,
+			 "%s on %s queue %u: the first packet of the batch has %u descriptors, more than the TX "
+			 "ring's %u entries",
+			 what, s->ifname, s->queue, descs, s->tx.size);
 }

@@ -108,6 +108,14 @@ static int check_opts(const struct lxsk_umem *u, const struct lxsk_sock_opts *o)
 		return lxsk_fail(EINVAL, "socket on %s: bad bind mode %d", ifn, o->bind_mode);
 	if (o->attach_mode < LXSK_ATTACH_AUTO || o->attach_mode > LXSK_ATTACH_SKB)
 		return lxsk_fail(EINVAL, "socket on %s: bad attach mode %d", ifn, o->attach_mode);
+	/* libxdp's default program (xsk_def_xdp_prog) is not frags-capable: the
+	 * kernel would refuse to run it on packets larger than a page. */
+	if (o->multi_buffer && o->load_program)
+		return lxsk_fail(EINVAL,
+				 "socket on %s queue %u: multi_buffer needs an XDP program built for frags, and "
+				 "libxdp's default program is not; use load_program = false and attach one with "
+				 "xsk.steer.open{ ifname = \"%s\", frags = true }, then st:register(sock)",
+				 ifn, o->queue, ifn);
 	if (u->had_sockets && !u->nsocks)
 		return lxsk_fail(EBUSY,
 				 "socket on %s queue %u: every socket of this UMEM has been closed and libxdp "
@@ -123,6 +131,13 @@ static int explain_create_error(const struct lxsk_sock_opts *o, int err)
 
 	if (*why)
 		snprintf(extra, sizeof(extra), "; libxdp: %s", why);
+	if (o->multi_buffer && (err == -EINVAL || err == -EOPNOTSUPP))
+		return lxsk_fail(err,
+				 "socket on %s queue %u: multi-buffer (XDP_USE_SG) is not supported here: the kernel "
+				 "(needs Linux 6.6 or later) or, in %s mode, the driver of %s lacks it; use "
+				 "multi_buffer = false and frames large enough for the MTU%s",
+				 o->ifname, o->queue, o->bind_mode == LXSK_BIND_ZEROCOPY ? "zero-copy" : "this",
+				 o->ifname, extra);
 	switch (-err) {
 	case EPERM:
 	case EACCES:
@@ -260,6 +275,7 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 	s->has_rx = o->rx_size != 0;
 	s->has_tx = o->tx_size != 0;
 	s->auto_fill = o->auto_fill != 0;
+	s->multi_buffer = o->multi_buffer != 0;
 	s->pair = pair;
 	s->pair_tag = (uint8_t)((pair - u->pairs) << PAIR_SHIFT);
 
@@ -270,7 +286,7 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 		.xdp_flags = o->attach_mode == LXSK_ATTACH_NATIVE ? XDP_FLAGS_DRV_MODE
 			     : o->attach_mode == LXSK_ATTACH_SKB  ? XDP_FLAGS_SKB_MODE
 								  : 0,
-		.bind_flags = (uint16_t)((o->need_wakeup ? XDP_USE_NEED_WAKEUP : 0) |
+		.bind_flags = (uint16_t)((o->need_wakeup ? XDP_USE_NEED_WAKEUP : 0) | (o->multi_buffer ? XDP_USE_SG : 0) |
 					 (o->bind_mode == LXSK_BIND_COPY	 ? XDP_COPY
 					  : o->bind_mode == LXSK_BIND_ZEROCOPY ? XDP_ZEROCOPY
 									       : 0)),

@@ -41,6 +41,7 @@ struct lxsk_sock_opts {
 	int32_t busy_poll_us, busy_poll_budget, prefer_busy_poll;
 	uint32_t tx_budget;
 	int32_t auto_fill;
+	int32_t multi_buffer;
 };
 struct lxsk_stats {
 	uint64_t rx_dropped, rx_invalid_descs, tx_invalid_descs;

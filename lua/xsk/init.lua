@@ -24,6 +24,8 @@ function M.socket(u, cfg) return socket.new(u, cfg, 2) end
 function M.batch(n) return frame.batch(n) end
 
 M.XDP_PACKET_HEADROOM = 256
+-- Descriptor option: more descriptors of this packet follow (multi-buffer).
+M.XDP_PKT_CONTD = frame.XDP_PKT_CONTD
 
 -- Detaches lua-xsk's programs (or, with ours = false, every XDP program)
 -- left on an interface, e.g. by a process that was killed; returns a count.

@@ -30,6 +30,7 @@ M.schema = {
   tx_budget = { "uint", 0 },
   batch_size = { "uint", 64, 1 },
   auto_fill = { "bool", true },
+  multi_buffer = { "bool", false },
 }
 
 local Socket = {}
@@ -70,13 +71,14 @@ function M.new(umem, cfg, level)
   opts.prefer_busy_poll = o.prefer_busy_poll and 1 or 0
   opts.tx_budget = o.tx_budget
   opts.auto_fill = o.auto_fill and 1 or 0
+  opts.multi_buffer = o.multi_buffer and 1 or 0
   if umem.closed then error("xsk.socket: the UMEM is closed", level) end
   local s = C.lxsk_sock_new(umem.u, opts)
   if s == nil then raise(level) end
   ffi.gc(s, C.lxsk_sock_free)
   local self = setmetatable({
     s = s, umem = umem, ifname = o.ifname, queue = o.queue, batch_size = o.batch_size,
-    has_rx = o.rx, has_tx = o.tx,
+    has_rx = o.rx, has_tx = o.tx, multi_buffer = o.multi_buffer,
   }, Socket)
   self.fill = setmetatable({ s = s, sock = self }, FillRing)
   self.comp = setmetatable({ s = s, sock = self }, CompRing)
