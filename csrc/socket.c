@@ -14,8 +14,8 @@
 
 #include "internal.h"
 
-#define BUSY_RETRIES 20
-#define BUSY_WAIT_NS 10000000L
+#define BUSY_RETRIES 50
+#define BUSY_WAIT_NS 20000000L
 
 #ifndef SO_NETNS_COOKIE
 #define SO_NETNS_COOKIE 71
@@ -292,7 +292,8 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 									       : 0)),
 	};
 	/* The kernel frees a closed socket's hold on its queue from a work queue,
-	 * so binding again right after a close can briefly see EBUSY. */
+	 * so binding again right after a close can see EBUSY for a while: on a
+	 * loaded machine more than 200 ms, so wait up to a second. */
 	for (int tries = 0;; tries++) {
 		err = xsk_socket__create_shared(&s->xs, o->ifname, o->queue, u->xu, s->has_rx ? &s->rx : NULL,
 						s->has_tx ? &s->tx : NULL, &pair->fq, &pair->cq, &cfg);
