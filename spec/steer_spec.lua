@@ -305,35 +305,38 @@ describe("xsk.steer with sockets", function()
   end
 
 
-  it("redirects by RX queue: each queue's packets reach that queue's socket", function()
-    local env = pair { queues = 2 }
-    local st = steer.open { ifname = "va" }
-    defer(function() st:close() end)
+  for _, case in ipairs { { 2, "steer" }, { 4, "steer" }, { 4, "libxdp" } } do
+  local nq, how = case[1], case[2]
+  it(("redirects by RX queue: %d queues, each queue's packets reach that queue's socket (%s program)")
+      :format(nq, how), function()
+    local env = pair { queues = nq }
+    local st = how == "steer" and steer.open { ifname = "va" } or nil
+    if st then defer(function() st:close() end) end
     local rx, rxu = {}, {}
-    for q = 0, 1 do
+    for q = 0, nq - 1 do
       rxu[q] = xsk.umem { frame_count = 128 }
       defer(function() rxu[q]:close() end)
-      rx[q] = rxu[q]:socket { ifname = "va", queue = q, tx = false, load_program = false }
-      st:register(rx[q])
+      rx[q] = rxu[q]:socket { ifname = "va", queue = q, tx = false, load_program = st == nil }
+      if st then st:register(rx[q]) end
     end
     -- veth delivers what vb sends on TX queue q to va's RX queue q
     netns.enter(env.peer_ns)
     local txu = xsk.umem { frame_count = 64 }
     defer(function() txu:close() end)
     local tx = {}
-    for q = 0, 1 do tx[q] = txu:socket { ifname = "vb", queue = q, rx = false, load_program = false } end
+    for q = 0, nq - 1 do tx[q] = txu:socket { ifname = "vb", queue = q, rx = false, load_program = false } end
     netns.enter(env.ns)
 
     local function frame(tag) return "\2\0\0\0\0\1\2\0\0\0\0\2\136\181" .. tag .. ("."):rep(40) end
     local b = txu:batch(8)
-    for q = 0, 1 do
+    for q = 0, nq - 1 do
       assert.equals(4, txu:alloc(b, 4))
       for i = 0, 3 do b.f[i]:set(frame("queue" .. q)) end
       for _ = 1, 20 do tx[q]:send(b); if b.n == 0 then break end end
       assert.equals(0, b.n)
     end
 
-    for q = 0, 1 do
+    for q = 0, nq - 1 do
       local got, rb = {}, rxu[q]:batch(16)
       for _ = 1, 50 do
         local n = rx[q]:recv(rb, 20)
@@ -347,6 +350,7 @@ describe("xsk.steer with sockets", function()
       assert.same({ "queue" .. q, "queue" .. q, "queue" .. q, "queue" .. q }, got)
     end
   end)
+  end
   it("redirects only what the rules match to a socket with load_program = false", function()
     local env = pair()
     local st = steer.open { ifname = "va" }
