@@ -29,12 +29,20 @@ int lxsk_prog_sockets(int prog_fd, int ifindex, int queues)
 	for (int q = 0; q < queues; q++) {
 		struct xdp_md ctx = { .data_end = sizeof(pkt), .ingress_ifindex = (uint32_t)ifindex,
 				      .rx_queue_index = (uint32_t)q };
+		uint8_t out[sizeof(pkt) + XDP_PACKET_HEADROOM];
+		struct xdp_md ctx_out;
+		/* Out buffers too: the kernel does not need them, but valgrind
+		 * checks them as if it wrote there. */
 		struct bpf_test_run_opts opts = {
 			.sz = sizeof(opts),
 			.data_in = pkt,
+			.data_out = out,
 			.data_size_in = sizeof(pkt),
+			.data_size_out = sizeof(out),
 			.ctx_in = &ctx,
+			.ctx_out = &ctx_out,
 			.ctx_size_in = sizeof(ctx),
+			.ctx_size_out = sizeof(ctx_out),
 			.repeat = 1,
 		};
 		int err = bpf_prog_test_run_opts(prog_fd, &opts);
