@@ -168,12 +168,7 @@ describe("batch API", function()
       end
       return sum
     end
-    run(200) -- warm up: compile the traces
-    collectgarbage(); collectgarbage("stop")
-    local before = collectgarbage("count")
-    run(2000)
-    local grown = collectgarbage("count") - before
-    collectgarbage("restart")
+    local grown = require("spec.support.util").heap_growth(run, 200, 2000)
     assert.is_true(grown < 16, ("the loop allocated %.1f KiB"):format(grown))
   end)
 end)

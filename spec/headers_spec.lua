@@ -283,14 +283,7 @@ describe("headers.parse", function()
 			end
 			return ports
 		end
-		jit.flush() -- traces of the tests above would tangle with this loop
-		loop(20000) -- warm up and compile
-		collectgarbage()
-		collectgarbage("stop")
-		local before = collectgarbage("count")
-		loop(200000)
-		local grown = collectgarbage("count") - before
-		collectgarbage("restart")
+		local grown = util.heap_growth(loop, 20000, 200000)
 		assert.is_true(grown < 64, ("grew %.1f KiB"):format(grown))
 	end)
 end)

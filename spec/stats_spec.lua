@@ -1,5 +1,6 @@
 dofile "spec/support/paths.lua"
 local stats = require "xsk.stats"
+local util = require "spec.support.util"
 
 -- Collects what stats writes.
 local function sink()
@@ -141,14 +142,7 @@ describe("stats", function()
 	it("counts without allocating", function()
 		local st = stats.new { out = sink() }
 		local function loop(n) for i = 1, n do st:add_rx(32, 32 * 64 + i % 7); st:add_tx(32, 2048) end end
-		jit.flush()
-		loop(20000)
-		collectgarbage()
-		collectgarbage("stop")
-		local before = collectgarbage("count")
-		loop(500000)
-		local grown = collectgarbage("count") - before
-		collectgarbage("restart")
+		local grown = util.heap_growth(loop, 20000, 500000)
 		assert.is_true(grown < 16, ("grew %.1f KiB"):format(grown))
 		assert.equal(520000 * 32, st.rx_pkts)
 	end)

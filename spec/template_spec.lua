@@ -208,14 +208,7 @@ describe("stamping", function()
 				t:stamp(dst, 2048)
 			end
 		end
-		jit.flush()
-		loop(20000)
-		collectgarbage()
-		collectgarbage("stop")
-		local before = collectgarbage("count")
-		loop(200000)
-		local grown = collectgarbage("count") - before
-		collectgarbage("restart")
+		local grown = util.heap_growth(loop, 20000, 200000)
 		assert.is_true(grown < 64, ("grew %.1f KiB"):format(grown))
 		assert_valid(t)
 	end)

@@ -88,4 +88,19 @@ function M.rd16(p, off)
 	return bit.bor(bit.lshift(p[off], 8), p[off + 1])
 end
 
+-- KiB the Lua heap grows while loop(run_n) runs, after loop(warm_n) has let
+-- the JIT compile it (with the traces of earlier tests flushed, so they do not
+-- tangle with this loop).  The GC is stopped meanwhile, so nothing is hidden.
+function M.heap_growth(loop, warm_n, run_n)
+	jit.flush()
+	loop(warm_n)
+	collectgarbage()
+	collectgarbage("stop")
+	local before = collectgarbage("count")
+	loop(run_n)
+	local grown = collectgarbage("count") - before
+	collectgarbage("restart")
+	return grown
+end
+
 return M
