@@ -147,4 +147,9 @@ int lxsk_netns_enter(const char *name);
 int lxsk_netns_leave(void);
 int lxsk_private_bpffs(void);
 
+/* Struct layouts as C sees them, for checking lua/xsk/cdef.lua (abi.c). */
+long lxsk_abi_layout(const char *type, const char *field);
+int lxsk_abi_count(void);
+int lxsk_abi_entry(int i, const char **type, const char **field);
+
 #endif

@@ -93,6 +93,10 @@ int lxsk_netns_enter(const char *name);
 int lxsk_netns_leave(void);
 int lxsk_private_bpffs(void);
 
+long lxsk_abi_layout(const char *type, const char *field);
+int lxsk_abi_count(void);
+int lxsk_abi_entry(int i, const char **type, const char **field);
+
 /* libc, renamed so that user scripts may declare the real names themselves */
 int lxsk_libc_getpid(void) __asm__("getpid");
 ]]
