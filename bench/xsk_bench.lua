@@ -322,11 +322,9 @@ local function tx_loop(umem, sock, r)
   while true do
     local want = batch - b.n
     if count > 0 and count - produced < want + b.n then want = count - produced - b.n end
-    if want > 0 then
-      local first = b.n
-      local got = umem:alloc(b, want)
-      for i = first, first + got - 1 do b.f[i].len = size end
-    end
+    -- every frame already holds the packet (written once at start): the
+    -- core hands them out with their length set
+    if want > 0 then umem:alloc(b, want, size) end
     local k = sock:send(b)
     if k > 0 then
       produced = produced + k

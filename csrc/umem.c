@@ -215,7 +215,9 @@ int lxsk_frame_check(const struct lxsk_umem *u, const struct lxsk_frame *f)
 }
 
 
-int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n)
+/* Frames for TX come with their length set to len (0: empty), so a sender
+ * that fills them from a template needs no per-frame pass of its own. */
+int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t len)
 {
 	uint32_t room, got;
 
@@ -223,6 +225,9 @@ int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n)
 		return lxsk_fail(EBADF, "alloc: UMEM is closed");
 	if (batch_bad(b))
 		return lxsk_batch_error(b, "alloc");
+	if (len > u->frame_size - u->data_offset)
+		return lxsk_fail(EMSGSIZE, "alloc: length %u is more than a frame holds (%u bytes)", len,
+				 u->frame_size - u->data_offset);
 	room = b->cap - b->n;
 	if (n > room)
 		n = room;
@@ -235,7 +240,7 @@ int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n)
 			uint64_t chunk = u->pool[--pc];
 
 			*fm_state(&m, chunk) = LXSK_OWN_USER;
-			fm_fill(&m, &b->f[bn++], chunk + u->data_offset, 0, 0);
+			fm_fill(&m, &b->f[bn++], chunk + u->data_offset, len, 0);
 		}
 		u->pool_count = pc;
 		b->n = bn;

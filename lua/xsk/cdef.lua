@@ -59,7 +59,7 @@ void lxsk_umem_close(struct lxsk_umem *u);
 void lxsk_umem_free(struct lxsk_umem *u);
 void lxsk_umem_get_info(const struct lxsk_umem *u, struct lxsk_umem_info *info);
 int lxsk_umem_owner(const struct lxsk_umem *u, uint64_t addr);
-int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n);
+int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t len);
 int lxsk_release(struct lxsk_umem *u, struct lxsk_batch *b);
 int lxsk_frame_check(const struct lxsk_umem *u, const struct lxsk_frame *f);
 

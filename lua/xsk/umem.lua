@@ -65,9 +65,10 @@ function Umem:batch(n)
 end
 
 -- Takes up to n free frames (default: as many as fit) into the batch;
--- returns how many.  Each frame is empty (len 0) with room for max_packet.
-function Umem:alloc(b, n)
-  local got = C.lxsk_alloc(self.u, b, n or b.cap)
+-- returns how many.  Each frame has room for max_packet bytes and length len
+-- (default 0), ready to be written in place.
+function Umem:alloc(b, n, len)
+  local got = C.lxsk_alloc(self.u, b, n or b.cap, len or 0)
   if got < 0 then raise(2) end
   return got
 end
