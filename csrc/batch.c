@@ -168,15 +168,8 @@ static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what, 
 	for (uint32_t i = 0; i < last; i++) {
 		const struct lxsk_frame *f = &b->f[i];
 
-		if (__builtin_expect(!fm_user_frame(&m, f) || !f->len || (f->options & contd_bad), 0)) {
-			int err = !fm_user_frame(&m, f) ? lxsk_user_frame_error(u, f, i, what)
-				  : !f->len
-					  ? lxsk_fail(EINVAL, "%s on %s queue %u: frame %u (addr 0x%llx) has length 0",
-						      what, s->ifname, s->queue, i, (unsigned long long)f->addr)
-					  : lxsk_fail(EINVAL,
-						      "%s on %s queue %u: frame %u (addr 0x%llx) has XDP_PKT_CONTD set "
-						      "but the socket was made without multi_buffer = true",
-						      what, s->ifname, s->queue, i, (unsigned long long)f->addr);
+		if (__builtin_expect(!fm_tx_frame(&m, f, contd_bad), 0)) {
+			int err = lxsk_tx_frame_error(s, f, i, what);
 
 			while (i--)
 				*fm_state(&m, b->f[i].addr) = LXSK_OWN_USER;

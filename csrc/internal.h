@@ -182,12 +182,19 @@ int lxsk_user_frame_error(const struct lxsk_umem *u, const struct lxsk_frame *f,
 static inline int lxsk_check_user_frame(const struct lxsk_umem *u, const struct lxsk_frame *f, uint32_t i,
 					const char *what)
 {
-	if (__builtin_expect(f->umem_id == u->id && f->addr < u->size &&
-				     f->addr - chunk_of(u, f->addr) + f->len <= u->frame_size &&
-				     owner_of(u, f->addr) == LXSK_OWN_USER,
-			     1))
+	struct frame_map m = map_of(u);
+
+	if (__builtin_expect(fm_user_frame(&m, f), 1))
 		return 0;
 	return lxsk_user_frame_error(u, f, i, what);
+}
+
+/* A frame the script may put on a TX ring: its own, not empty, and marked as
+ * one part of a longer packet only on a multi-buffer socket (contd_bad is
+ * XDP_PKT_CONTD on the others). */
+static inline bool fm_tx_frame(const struct frame_map *m, const struct lxsk_frame *f, uint32_t contd_bad)
+{
+	return fm_user_frame(m, f) && f->len && !(f->options & contd_bad);
 }
 
 static inline void lxsk_pool_put(struct lxsk_umem *u, uint64_t addr)
@@ -206,6 +213,8 @@ int lxsk_prog_sockets(int prog_fd, int ifindex, int queues);
 int lxsk_clear_leftover(int ifindex, const char *ifname, int queues);
 
 /* ring.c, shared with the batch calls */
+int lxsk_tx_frame_error(const struct lxsk_sock *s, const struct lxsk_frame *f, uint32_t i, const char *what)
+	__attribute__((cold, noinline));
 int lxsk_comp_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, int to_pool);
 int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, const char *what);
 /* Multi-buffer: a packet is a run of descriptors, all but the last with

@@ -7,28 +7,41 @@
 
 /* Frames the script offers must all be its own; mark them as they pass so a
  * frame listed twice is caught, and undo the marks if one is refused. */
+/* Why fm_tx_frame refused a frame, as a message. */
+int lxsk_tx_frame_error(const struct lxsk_sock *s, const struct lxsk_frame *f, uint32_t i, const char *what)
+{
+	struct frame_map m = map_of(s->umem);
+
+	if (!fm_user_frame(&m, f))
+		return lxsk_user_frame_error(s->umem, f, i, what);
+	if (!f->len)
+		return lxsk_fail(EINVAL, "%s on %s queue %u: frame %u (addr 0x%llx) has length 0", what, s->ifname,
+				 s->queue, i, (unsigned long long)f->addr);
+	return lxsk_fail(EINVAL,
+			 "%s on %s queue %u: frame %u (addr 0x%llx) has XDP_PKT_CONTD set but the socket was made "
+			 "without multi_buffer = true",
+			 what, s->ifname, s->queue, i, (unsigned long long)f->addr);
+}
+
 static int claim(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t n, uint8_t state, const char *what)
 {
 	struct lxsk_umem *u = s->umem;
+	struct frame_map m = map_of(u);
+	bool tx = state == (LXSK_OWN_TX | s->pair_tag);
+	uint32_t contd_bad = s->multi_buffer ? 0 : XDP_PKT_CONTD;
 
 	for (uint32_t i = 0; i < n; i++) {
 		const struct lxsk_frame *f = &b->f[i];
-		int err = lxsk_check_user_frame(u, f, i, what);
+		bool ok = tx ? fm_tx_frame(&m, f, contd_bad) : fm_user_frame(&m, f);
 
-		if (!err && state == (LXSK_OWN_TX | s->pair_tag) && f->len == 0)
-			err = lxsk_fail(EINVAL, "%s on %s queue %u: frame %u (addr 0x%llx) has length 0", what,
-					s->ifname, s->queue, i, (unsigned long long)f->addr);
-		if (!err && state == (LXSK_OWN_TX | s->pair_tag) && (f->options & XDP_PKT_CONTD) && !s->multi_buffer)
-			err = lxsk_fail(EINVAL,
-					"%s on %s queue %u: frame %u (addr 0x%llx) has XDP_PKT_CONTD set but the "
-					"socket was made without multi_buffer = true",
-					what, s->ifname, s->queue, i, (unsigned long long)f->addr);
-		if (err) {
+		if (!ok) {
+			int err = tx ? lxsk_tx_frame_error(s, f, i, what) : lxsk_user_frame_error(u, f, i, what);
+
 			while (i--)
-				u->state[frame_index(u, b->f[i].addr)] = LXSK_OWN_USER;
+				*fm_state(&m, b->f[i].addr) = LXSK_OWN_USER;
 			return err;
 		}
-		u->state[frame_index(u, f->addr)] = state;
+		*fm_state(&m, f->addr) = state;
 	}
 	return 0;
 }

@@ -182,8 +182,7 @@ int lxsk_umem_owner(const struct lxsk_umem *u, uint64_t addr)
 	return (int)owner_of(u, addr);
 }
 
-/* A frame the script hands back must be one the script holds, of this UMEM,
- * with its packet inside its own chunk. */
+/* Why fm_user_frame refused a frame, as a message naming it. */
 int lxsk_user_frame_error(const struct lxsk_umem *u, const struct lxsk_frame *f, uint32_t i, const char *what)
 {
 	uint64_t chunk;
