@@ -122,6 +122,39 @@ static int drain_tx(struct lxsk_sock *s)
 	return 0;
 }
 
+/* Checks frames f[0..n) and puts them on the descriptors d[0..n), which do
+ * not wrap around the ring; returns how many it put before a bad one.  The
+ * per-packet loop of send and forward: the map is copied into locals, as the
+ * owner byte stores would otherwise force the compiler to reload it. */
+static uint32_t tx_put_run(const struct frame_map *map, const struct lxsk_frame *f, struct xdp_desc *d, uint32_t n,
+			   uint32_t contd_bad, uint8_t owner)
+{
+	const struct frame_map m = *map;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (__builtin_expect(!fm_tx_frame(&m, &f[i], contd_bad), 0))
+			return i;
+		*fm_state(&m, f[i].addr) = owner;
+		d[i].addr = f[i].addr;
+		d[i].len = f[i].len;
+		d[i].options = f[i].options;
+	}
+	return n;
+}
+
+/* The same check for frames that forward drops: they go to the pool. */
+static uint32_t tx_drop_run(const struct frame_map *map, const struct lxsk_frame *f, uint32_t n, uint32_t contd_bad)
+{
+	const struct frame_map m = *map;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (!fm_tx_frame(&m, &f[i], contd_bad))
+			return i;
+		*fm_state(&m, f[i].addr) = LXSK_OWN_POOL;
+	}
+	return n;
+}
+
 /* Puts as many frames as fit on the TX ring; returns how many.  With
  * drop_rest (forward), the frames that do not fit go back to the pool, so
  * every frame of the batch is checked, not only those that fit; a bad frame
@@ -130,7 +163,7 @@ static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what, 
 {
 	struct lxsk_umem *u = s->umem;
 	uint8_t state = (uint8_t)(LXSK_OWN_TX | s->pair_tag);
-	uint32_t n = b->n, idx = 0, k, last, contd_bad;
+	uint32_t n = b->n, idx = 0, k, last, contd_bad, first_run, done;
 	struct frame_map m;
 
 	if (s->closed)
@@ -165,28 +198,26 @@ static int push_tx(struct lxsk_sock *s, struct lxsk_batch *b, const char *what, 
 	last = drop_rest ? n : k;
 	m = map_of(u);
 	contd_bad = s->multi_buffer ? 0 : XDP_PKT_CONTD;
-	for (uint32_t i = 0; i < last; i++) {
-		const struct lxsk_frame *f = &b->f[i];
+	/* The descriptors from idx on, in at most two runs: up to the end of
+	 * the ring, then from its start. */
+	first_run = s->tx.size - (idx & s->tx.mask);
+	if (first_run > k)
+		first_run = k;
+	done = tx_put_run(&m, b->f, xsk_ring_prod__tx_desc(&s->tx, idx), first_run, contd_bad, state);
+	if (done == first_run)
+		done += tx_put_run(&m, b->f + done, xsk_ring_prod__tx_desc(&s->tx, idx + done), k - done, contd_bad,
+				   state);
+	/* What does not fit (forward only) goes back to the pool, marked as
+	 * the loop goes so that a frame listed twice is caught. */
+	if (done == k)
+		done += tx_drop_run(&m, b->f + k, last - k, contd_bad);
+	if (done < last) {
+		int err = lxsk_tx_frame_error(s, &b->f[done], done, what);
 
-		if (__builtin_expect(!fm_tx_frame(&m, f, contd_bad), 0)) {
-			int err = lxsk_tx_frame_error(s, f, i, what);
-
-			while (i--)
-				*fm_state(&m, b->f[i].addr) = LXSK_OWN_USER;
-			s->tx.cached_prod -= k;
-			return err;
-		}
-		if (i < k) {
-			struct xdp_desc *d = xsk_ring_prod__tx_desc(&s->tx, idx + i);
-
-			*fm_state(&m, f->addr) = state;
-			d->addr = f->addr;
-			d->len = f->len;
-			d->options = f->options;
-		} else {
-			/* marked now so a frame listed twice is caught */
-			*fm_state(&m, f->addr) = LXSK_OWN_POOL;
-		}
+		for (uint32_t i = 0; i < done; i++)
+			*fm_state(&m, b->f[i].addr) = LXSK_OWN_USER;
+		s->tx.cached_prod -= k;
+		return err;
 	}
 	for (uint32_t i = k; i < last; i++)
 		u->pool[u->pool_count++] = b->f[i].addr & m.chunk_mask;

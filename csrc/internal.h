@@ -191,10 +191,20 @@ static inline int lxsk_check_user_frame(const struct lxsk_umem *u, const struct 
 
 /* A frame the script may put on a TX ring: its own, not empty, and marked as
  * one part of a longer packet only on a multi-buffer socket (contd_bad is
- * XDP_PKT_CONTD on the others). */
+ * XDP_PKT_CONTD on the others).  The per-packet send loop runs this, so the
+ * tests are combined without branches, except the one that keeps the owner
+ * byte load inside the array; len - 1 < room also refuses len 0. */
 static inline bool fm_tx_frame(const struct frame_map *m, const struct lxsk_frame *f, uint32_t contd_bad)
 {
-	return fm_user_frame(m, f) && f->len && !(f->options & contd_bad);
+	uint64_t addr = f->addr;
+	uint32_t room = m->frame_size - (uint32_t)(addr & ~m->chunk_mask);
+	unsigned wrong;
+
+	if (addr >= m->size)
+		return false;
+	wrong = (f->umem_id ^ m->id) | (f->options & contd_bad) |
+		((*fm_state(m, addr) & OWN_MASK) ^ LXSK_OWN_USER) | (f->len - 1u >= room);
+	return !wrong;
 }
 
 static inline void lxsk_pool_put(struct lxsk_umem *u, uint64_t addr)

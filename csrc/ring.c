@@ -123,42 +123,54 @@ int lxsk_tx_produce(struct lxsk_sock *s, struct lxsk_batch *b)
 	return (int)n;
 }
 
-/* Hands completed TX frames back to the script (to_pool = 0) or to the pool. */
+/* Hands completed TX frames back to the script (b) or, without b, to the pool.
+ * Every field the loops need is copied into a local first: each store to an
+ * owner byte may alias anything, and would otherwise make the compiler reload
+ * the ring pointer, its mask and the UMEM fields once per frame. */
 int lxsk_comp_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, int to_pool)
 {
 	struct lxsk_umem *u = s->umem;
 	struct xsk_ring_cons *cq = &s->pair->cq;
-	uint32_t idx = 0, got, kept = 0;
+	uint32_t idx = 0, got = xsk_ring_cons__peek(cq, max, &idx), kept = 0;
+	const uint64_t *ring = cq->ring;
+	const uint32_t mask = cq->mask;
+	struct frame_map m = map_of(u);
 
-	got = xsk_ring_cons__peek(cq, max, &idx);
-	{
-		struct frame_map m = map_of(u);
+	if (!got)
+		return 0;
+	if (to_pool) {
 		uint64_t *pool = u->pool;
-		uint32_t pc = u->pool_count, bn = b ? b->n : 0;
+		uint32_t pc = u->pool_count;
 
 		for (uint32_t i = 0; i < got; i++) {
-			uint64_t addr = *xsk_ring_cons__comp_addr(cq, idx + i);
+			uint64_t addr = ring[(idx + i) & mask];
 			uint8_t *st;
 
 			/* The kernel only completes what we sent; anything else is
 			 * ignored rather than handed out a second time. */
 			if (addr >= m.size || (*(st = fm_state(&m, addr)) & OWN_MASK) != LXSK_OWN_TX)
 				continue;
-			if (to_pool) {
-				*st = LXSK_OWN_POOL;
-				pool[pc++] = addr & m.chunk_mask;
-			} else {
-				*st = LXSK_OWN_USER;
-				fm_fill(&m, &b->f[bn++], addr, 0, 0);
-			}
-			kept++;
+			*st = LXSK_OWN_POOL;
+			pool[pc++] = addr & m.chunk_mask;
 		}
+		kept = pc - u->pool_count;
 		u->pool_count = pc;
-		if (b)
-			b->n = bn;
+	} else {
+		struct lxsk_frame *f = &b->f[b->n];
+
+		for (uint32_t i = 0; i < got; i++) {
+			uint64_t addr = ring[(idx + i) & mask];
+			uint8_t *st;
+
+			if (addr >= m.size || (*(st = fm_state(&m, addr)) & OWN_MASK) != LXSK_OWN_TX)
+				continue;
+			*st = LXSK_OWN_USER;
+			fm_fill(&m, f++, addr, 0, 0);
+		}
+		kept = (uint32_t)(f - &b->f[b->n]);
+		b->n += kept;
 	}
-	if (got)
-		xsk_ring_cons__release(cq, got);
+	xsk_ring_cons__release(cq, got);
 	return (int)kept;
 }
 

@@ -232,17 +232,26 @@ int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t l
 		n = room;
 	got = n < u->pool_count ? n : u->pool_count;
 	{
-		struct frame_map m = map_of(u);
-		uint32_t pc = u->pool_count, bn = b->n;
+		/* locals, so that the owner byte stores do not force reloads */
+		const uint64_t *pool = u->pool;
+		uint8_t *state = u->state, *area = u->area;
+		struct lxsk_frame *f = &b->f[b->n];
+		uint32_t pc = u->pool_count, shift = u->frame_shift, id = u->id;
+		uint32_t off = u->data_offset, cap = u->frame_size - off;
 
-		for (uint32_t i = 0; i < got; i++) {
-			uint64_t chunk = u->pool[--pc];
+		for (uint32_t i = 0; i < got; i++, f++) {
+			uint64_t addr = pool[--pc] + off;
 
-			*fm_state(&m, chunk) = LXSK_OWN_USER;
-			fm_fill(&m, &b->f[bn++], chunk + u->data_offset, len, 0);
+			state[addr >> shift] = LXSK_OWN_USER;
+			f->data = area + addr;
+			f->addr = addr;
+			f->len = len;
+			f->options = 0;
+			f->umem_id = id;
+			f->cap = cap;
 		}
 		u->pool_count = pc;
-		b->n = bn;
+		b->n += got;
 	}
 	return (int)got;
 }
