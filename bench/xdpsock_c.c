@@ -758,7 +758,7 @@ int main(int argc, char **argv)
 	printf("RESULT impl=c mode=%s pkts=%llu secs=%.6f pps=%.0f user_ns_per_pkt=%.1f "
 	       "sys_ns_per_pkt=%.1f work_ns_per_pkt=%.1f rx_dropped=%llu rx_invalid=%llu rx_ring_full=%llu "
 	       "fill_empty=%llu tx_invalid=%llu tx_empty=%llu tx=%llu fwd_dropped=%llu udp=%llu "
-	       "dport_sum=%llu avg_batch=%.1f batch=%u size=%u stop=%s\n",
+	       "dport_sum=%llu avg_batch=%.1f batch=%u size=%u stop=%s t0_ns=%llu t1_ns=%llu\n",
 	       mode_names[o.mode], (unsigned long long)r.pkts, secs,
 	       secs > 0 ? (double)r.pkts / secs : 0.0,
 	       r.pkts ? (double)(r.c1.user_ns - r.c0.user_ns) / (double)r.pkts : 0.0,
@@ -770,7 +770,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)r.tx_pkts, (unsigned long long)r.fwd_dropped,
 	       (unsigned long long)r.udp, (unsigned long long)r.dport_sum,
 	       r.batches ? (double)(o.mode == M_TXONLY ? r.tx_pkts : r.pkts) / (double)r.batches : 0.0, o.batch,
-	       o.mode == M_TXONLY ? o.pkt_size : 0, r.stop);
+	       o.mode == M_TXONLY ? o.pkt_size : 0, r.stop, (unsigned long long)r.t0, (unsigned long long)r.t1);
 	fflush(stdout);
 	if (!r.pkts) {
 		fprintf(stderr, "xdpsock_c: %s: no packets %s on %s queue %u\n", mode_names[o.mode],

@@ -384,12 +384,12 @@ local function main()
   io.stdout:write(("RESULT impl=lua mode=%s pkts=%d secs=%.6f pps=%.0f user_ns_per_pkt=%.1f "
     .. "sys_ns_per_pkt=%.1f work_ns_per_pkt=%.1f rx_dropped=%d rx_invalid=%d rx_ring_full=%d "
     .. "fill_empty=%d tx_invalid=%d tx_empty=%d tx=%d fwd_dropped=%d udp=%d dport_sum=%d "
-    .. "avg_batch=%.1f batch=%d size=%d stop=%s gc_kib=%.1f%s\n"):format(
+    .. "avg_batch=%.1f batch=%d size=%d stop=%s t0_ns=%.0f t1_ns=%.0f gc_kib=%.1f%s\n"):format(
     o.mode, pkts, secs, secs > 0 and pkts / secs or 0, per(r.u1 - r.u0), per(r.s1 - r.s0), per(r.work_ns),
     st.rx_dropped, st.rx_invalid_descs, st.rx_ring_full, st.rx_fill_ring_empty_descs,
     st.tx_invalid_descs, st.tx_ring_empty_descs, r.tx, r.fwd_dropped, r.udp, r.dport_sum,
     r.batches > 0 and (o.mode == "txonly" and r.tx or pkts) / r.batches or 0, o.batch,
-    o.mode == "txonly" and o.size or 0, r.stop, r.gc_kib, gc_restarted and " gc_restarted=1" or ""))
+    o.mode == "txonly" and o.size or 0, r.stop, r.t0, r.t1, r.gc_kib, gc_restarted and " gc_restarted=1" or ""))
   io.stdout:flush()
   if pkts == 0 then
     io.stderr:write(("xsk_bench.lua: %s: no packets %s on %s queue %d\n"):format(o.mode,
