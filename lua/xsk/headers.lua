@@ -72,6 +72,18 @@ ffi.metatype("struct lxsk_eth_hdr", { __index = {
 	set_ethertype = function(h, v) h.type = ntohs(v) end,
 } })
 
+-- Swaps the destination and source addresses of the Ethernet header at p,
+-- as a reflector or l2fwd does.  Three 16-bit swaps, no loop: an inner loop
+-- in a per-packet loop becomes a trace of its own, and the frame pointer
+-- crossing into it is boxed, an allocation per packet.
+local u16_pt = ffi.typeof("uint16_t *")
+function M.swap_macs(p)
+	local w = cast(u16_pt, p)
+	w[0], w[3] = w[3], w[0]
+	w[1], w[4] = w[4], w[1]
+	w[2], w[5] = w[5], w[2]
+end
+
 ffi.metatype("struct lxsk_vlan_hdr", { __index = {
 	tag = function(h) return ntohs(h.tci) end,
 	vid = function(h) return band(ntohs(h.tci), 0x0fff) end,
