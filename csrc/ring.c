@@ -123,6 +123,17 @@ int lxsk_tx_produce(struct lxsk_sock *s, struct lxsk_batch *b)
 	return (int)n;
 }
 
+/* The owner byte of a frame the kernel completed, or NULL when the address is
+ * not one we sent: such an address is ignored rather than handed out twice. */
+static inline uint8_t *completed_frame(const struct frame_map *m, uint64_t addr)
+{
+	uint8_t *st;
+
+	if (addr >= m->size || (*(st = fm_state(m, addr)) & OWN_MASK) != LXSK_OWN_TX)
+		return NULL;
+	return st;
+}
+
 /* Hands completed TX frames back to the script (b) or, without b, to the pool.
  * Every field the loops need is copied into a local first: each store to an
  * owner byte may alias anything, and would otherwise make the compiler reload
@@ -144,11 +155,9 @@ int lxsk_comp_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, int 
 
 		for (uint32_t i = 0; i < got; i++) {
 			uint64_t addr = ring[(idx + i) & mask];
-			uint8_t *st;
+			uint8_t *st = completed_frame(&m, addr);
 
-			/* The kernel only completes what we sent; anything else is
-			 * ignored rather than handed out a second time. */
-			if (addr >= m.size || (*(st = fm_state(&m, addr)) & OWN_MASK) != LXSK_OWN_TX)
+			if (!st)
 				continue;
 			*st = LXSK_OWN_POOL;
 			pool[pc++] = addr & m.chunk_mask;
@@ -160,9 +169,9 @@ int lxsk_comp_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, int 
 
 		for (uint32_t i = 0; i < got; i++) {
 			uint64_t addr = ring[(idx + i) & mask];
-			uint8_t *st;
+			uint8_t *st = completed_frame(&m, addr);
 
-			if (addr >= m.size || (*(st = fm_state(&m, addr)) & OWN_MASK) != LXSK_OWN_TX)
+			if (!st)
 				continue;
 			*st = LXSK_OWN_USER;
 			fm_fill(&m, f++, addr, 0, 0);

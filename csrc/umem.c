@@ -233,22 +233,16 @@ int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t l
 	got = n < u->pool_count ? n : u->pool_count;
 	{
 		/* locals, so that the owner byte stores do not force reloads */
+		const struct frame_map m = map_of(u);
 		const uint64_t *pool = u->pool;
-		uint8_t *state = u->state, *area = u->area;
 		struct lxsk_frame *f = &b->f[b->n];
-		uint32_t pc = u->pool_count, shift = u->frame_shift, id = u->id;
-		uint32_t off = u->data_offset, cap = u->frame_size - off;
+		uint32_t pc = u->pool_count, off = u->data_offset;
 
-		for (uint32_t i = 0; i < got; i++, f++) {
-			uint64_t addr = pool[--pc] + off;
+		for (uint32_t i = 0; i < got; i++) {
+			uint64_t chunk = pool[--pc];
 
-			state[addr >> shift] = LXSK_OWN_USER;
-			f->data = area + addr;
-			f->addr = addr;
-			f->len = len;
-			f->options = 0;
-			f->umem_id = id;
-			f->cap = cap;
+			*fm_state(&m, chunk) = LXSK_OWN_USER;
+			fm_fill(&m, f++, chunk + off, len, 0);
 		}
 		u->pool_count = pc;
 		b->n += got;
