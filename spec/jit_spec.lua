@@ -62,13 +62,21 @@ local function measure(fn)
   return r
 end
 
--- While warming up, LuaJIT may start a trace at an outer loop before the
--- inner one is hot, give up ("inner loop in root trace") and come back to
--- it later: the one abort that is part of compiling, not a failure to.
+-- While warming up, LuaJIT works out where the traces of nested loops
+-- begin: it may start at the outer loop before the inner one is hot ("inner
+-- loop in root trace") or try to unroll a short inner loop into the outer
+-- trace ("loop unroll limit reached"), give up and come back to it; and a C
+-- function met first while recording is resolved and recorded again ("symbol
+-- not in cache").  Those are part of compiling, not a failure to; they are
+-- let through in the warm-up only.  Anything in the measured run, and any
+-- other abort, counts.
+local SHAPE = { "inner loop in root trace", "loop unroll limit reached", "symbol not in cache" }
 local function real_aborts(r)
   local out = {}
   for _, a in ipairs(r.warm) do
-    if not a:find("inner loop in root trace", 1, true) then out[#out + 1] = a end
+    local shape = false
+    for _, s in ipairs(SHAPE) do shape = shape or a:find(s, 1, true) ~= nil end
+    if not shape then out[#out + 1] = "warm-up: " .. a end
   end
   for _, a in ipairs(r) do out[#out + 1] = a end
   return out
@@ -199,20 +207,12 @@ describe("per-packet Lua loops over batches", function()
     assert.matches("NYI", table.concat(aborts, "\n"))
   end)
 
-  it("sees allocation: an inner loop over a frame pointer boxes it", function()
-    -- Swapping MACs byte by byte in an inner loop: that loop becomes a
-    -- trace of its own and the pointer crossing into it is boxed, once per
-    -- packet.  headers.swap_macs exists for this reason.
-    local buf = ffi.new("uint8_t[?]", 64 * 2048)
+  it("sees allocation: a table made in the loop that outlives it", function()
+    local last
     local r = measure(function(warm)
-      local sum = 0
-      for k = 0, warm and 200 or 2047 do
-        local p = buf + k * 64
-        for j = 0, 5 do p[j], p[j + 6] = p[j + 6], p[j] end
-        sum = sum + p[0]
-      end
-      return sum
+      for k = 1, warm and 200 or 2000 do last = { k } end
+      return last[1]
     end)
-    assert.is_true(r.growth_kib > 16, ("only %.1f KiB for 2048 boxed pointers"):format(r.growth_kib))
+    assert.is_true(r.growth_kib > 16, ("only %.1f KiB for 2000 tables"):format(r.growth_kib))
   end)
 end)

@@ -74,7 +74,7 @@ ffi.metatype("struct lxsk_eth_hdr", { __index = {
 
 -- Swaps the destination and source addresses of the Ethernet header at p,
 -- as a reflector or l2fwd does.  Three 16-bit swaps, no loop: an inner loop
--- in a per-packet loop becomes a trace of its own, and the frame pointer
+-- in a per-packet loop can become a trace of its own, and the frame pointer
 -- crossing into it is boxed, an allocation per packet.
 local u16_pt = ffi.typeof("uint16_t *")
 function M.swap_macs(p)
