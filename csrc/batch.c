@@ -101,14 +101,22 @@ static bool tx_busy(const struct lxsk_sock *s)
 }
 
 /* Kicks until the kernel has taken everything on the TX ring, as copy mode
- * needs; a kick that fails for good is reported. */
+ * needs; a kick that fails for good is reported.  In copy mode one kick sends
+ * at most the socket's TX budget (32 by default) and then says EAGAIN: kick
+ * again as long as the kicks take descriptors.  EAGAIN from a kick that took
+ * none means the device queue is full: the rest goes with the next call. */
 static int drain_tx(struct lxsk_sock *s)
 {
 	for (int i = 0; i < MAX_KICKS && xsk_ring_prod__needs_wakeup(&s->tx) && tx_busy(s); i++) {
+		uint32_t taken = __atomic_load_n(s->tx.consumer, __ATOMIC_ACQUIRE);
+
 		if (sendto(s->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
 			continue;
 		switch (errno) {
 		case EAGAIN:
+			if (__atomic_load_n(s->tx.consumer, __ATOMIC_ACQUIRE) != taken)
+				continue;
+			return 0;
 		case EBUSY:
 		case ENOBUFS:
 		case EINTR: return 0;

@@ -66,6 +66,18 @@ describe("batch API", function()
     assert.equal(512, ru:free_frames() + rx:ring_state("fill").entries + rx:ring_state("rx").entries)
   end)
 
+  it("puts every frame it accepted on the wire before returning", function()
+    -- Copy mode sends at most 32 frames a kick; send keeps kicking, so a
+    -- script that sends a burst and then waits for answers has sent it all.
+    local tu, tx, ru, rx = setup()
+    local b = tu:batch(200)
+    assert.equal(200, send_numbered(tu, tx, 200, b, 0))
+    assert.equal(0, tx:ring_state("tx").entries)
+    local got = #net.receive(rx, ru, 200, 2000)
+    assert.equal(200, got + rx:stats().rx_dropped)
+    assert.is_true(got > 0)
+  end)
+
   it("keeps frames that did not fit in the batch, still the script's", function()
     net.veth()
     local u = xsk.umem { frame_count = 256 }
