@@ -30,7 +30,7 @@ deps:
 
 # Both install what they need first, so they are the whole set-up.
 test: deps
-	$(MAKE) all
+	$(MAKE) all bench-bin
 	./spec/run
 
 demo: deps

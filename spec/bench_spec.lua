@@ -1,0 +1,21 @@
+-- `make bench` must keep working as the code under it changes: one short
+-- txonly round through bench/run, the C program and the Lua script on their
+-- own veth pair, down to the table.  Rates are not judged here (benchmarks
+-- measure, specs do not time); only that both sides ran and were tabled.
+local netns = require "xsk.netns"
+
+describe("bench/run", function()
+  it("runs txonly in C and in Lua and prints the table row", function()
+    local f = io.open("build/xdpsock_c")
+    assert.is_not_nil(f, "build/xdpsock_c missing: make test builds it (make bench-bin)")
+    f:close()
+    local out = netns.sh("./bench/run --quick --no-perf --modes txonly -d 1 -r 1")
+    local c, lua, ratio, uc, ul = out:match("\ntxonly%s+([%d%.]+)%s+([%d%.]+)%s+([%d%.]+)%s+([%d%.]+)%s+([%d%.]+)")
+    assert.is_not_nil(c, "no txonly row in:\n" .. out)
+    assert.is_true(tonumber(c) > 0 and tonumber(lua) > 0, out)
+    assert.near(tonumber(lua) / tonumber(c), tonumber(ratio), 0.01)
+    assert.is_true(tonumber(uc) >= 0 and tonumber(ul) >= 0, out)
+    assert.matches("txonly  lua sent %d+ pkts", out)
+    assert.matches("user ns: user CPU per packet from getrusage", out)
+  end)
+end)
