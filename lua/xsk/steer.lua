@@ -111,6 +111,16 @@ local function parse_prefix(key, s, level)
   return fam, bytes, len
 end
 
+-- Rule key t[key] as a number in 0..max, or one of names (any case).
+local function number_or_name(t, key, names, max, range, listed, level)
+  local v = t[key]
+  if type(v) == "string" then v = names[v:lower()] end
+  if not whole(v, 0, max) then
+    bad(("rule key %s must be %s or one of %s, got %s"):format(key, range, listed, tostring(t[key])), level + 1)
+  end
+  return v
+end
+
 local function set_addr(words, bytes)
   ffi.copy(words, bytes, 16)
 end
@@ -131,12 +141,7 @@ function M.encode(t, level)
   local match = 0
 
   if t.ethertype ~= nil then
-    local et = t.ethertype
-    if type(et) == "string" then et = M.ETHERTYPES[et:lower()] end
-    if not whole(et, 0, 0xffff) then
-      bad(("rule key ethertype must be 0-0xffff or one of ipv4, ipv6, arp, got %s"):format(tostring(t.ethertype)), level)
-    end
-    r.ethertype = et
+    r.ethertype = number_or_name(t, "ethertype", M.ETHERTYPES, 0xffff, "0-0xffff", "ipv4, ipv6, arp", level)
     match = bor(match, C.LXSK_RULE_ETHERTYPE)
   end
   if t.vlan ~= nil then
@@ -145,12 +150,7 @@ function M.encode(t, level)
     match = bor(match, C.LXSK_RULE_VLAN)
   end
   if t.proto ~= nil then
-    local p = t.proto
-    if type(p) == "string" then p = M.PROTOS[p:lower()] end
-    if not whole(p, 0, 255) then
-      bad(("rule key proto must be 0-255 or one of tcp, udp, icmp, icmpv6, sctp, got %s"):format(tostring(t.proto)), level)
-    end
-    r.proto = p
+    r.proto = number_or_name(t, "proto", M.PROTOS, 255, "0-255", "tcp, udp, icmp, icmpv6, sctp", level)
     match = bor(match, C.LXSK_RULE_PROTO)
   end
   local sfam, dfam
