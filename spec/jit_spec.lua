@@ -100,6 +100,18 @@ local function send_burst(u, sock, b, seq, want)
   return sock:send(b)
 end
 
+-- Flow control for the loops below: at most WINDOW frames in flight, as copy
+-- mode drops what the RX ring has no fill frames for.  Sends the next burst
+-- when there is room; returns the new count sent and how long the receive
+-- that follows may wait (only once nothing more can be sent).
+local WINDOW = 256
+local function send_more(u, sock, b, sent, total, ahead)
+  if sent < total and ahead < WINDOW then
+    sent = sent + send_burst(u, sock, b, sent, min(64, total - sent))
+  end
+  return sent, (sent == total or ahead >= WINDOW) and 10 or 0
+end
+
 describe("per-packet Lua loops over batches", function()
   if not jit or not jit.status() then
     pending("needs LuaJIT with the JIT on")
@@ -118,14 +130,9 @@ describe("per-packet Lua loops over batches", function()
       local total = warm and 3000 or 30000
       local sent, got, lost, sum, idle = 0, 0, 0, 0, 0
       while got + lost < total and idle < 3 do
-        -- At most 256 frames in flight, as copy mode drops what the RX ring
-        -- has no fill frames for; a wait that brings nothing writes off
-        -- what is in flight.
-        local ahead = sent - got - lost
-        if sent < total and ahead < 256 then
-          sent = sent + send_burst(tu, tx, tb, sent, min(64, total - sent))
-        end
-        local wait = (sent == total or ahead >= 256) and 10 or 0
+        -- a wait that brings nothing writes off what is in flight
+        local wait
+        sent, wait = send_more(tu, tx, tb, sent, total, sent - got - lost)
         local n = rx:recv(rb, wait)
         if n == 0 and wait > 0 then
           lost, idle = sent - got, idle + 1
@@ -164,15 +171,11 @@ describe("per-packet Lua loops over batches", function()
       local total = warm and 3000 or 20000
       local sent, fwd, returned, lost, idle = 0, 0, 0, 0, 0
       while returned + lost < total and idle < 3 do
-        -- flow control as in the test above
-        local ahead = sent - returned - lost
-        if sent < total and ahead < 256 then
-          sent = sent + send_burst(au, a, ab, sent, min(64, total - sent))
-        end
+        local wait
+        sent, wait = send_more(au, a, ab, sent, total, sent - returned - lost)
         local n = b:recv(bb, 0)
         for i = 0, n - 1 do swap_macs(bb.f[i].data) end
         if n > 0 then fwd = fwd + b:forward(bb) end
-        local wait = (sent == total or ahead >= 256) and 10 or 0
         local m = a:recv(back, wait)
         if m == 0 and n == 0 and wait > 0 then
           lost, idle = sent - returned, idle + 1
