@@ -92,15 +92,9 @@ end
 -- the JIT compile it (with the traces of earlier tests flushed, so they do not
 -- tangle with this loop).  The GC is stopped meanwhile, so nothing is hidden.
 function M.heap_growth(loop, warm_n, run_n)
-	jit.flush()
-	loop(warm_n)
-	collectgarbage()
-	collectgarbage("stop")
-	local before = collectgarbage("count")
-	loop(run_n)
-	local grown = collectgarbage("count") - before
-	collectgarbage("restart")
-	return grown
+	return require("support.jit_watch").measure(function(warm)
+		return loop(warm and warm_n or run_n)
+	end).growth_kib
 end
 
 return M
