@@ -80,12 +80,12 @@ end
 -- While warming up, LuaJIT works out where the traces of nested loops
 -- begin: it may start at the outer loop before the inner one is hot ("inner
 -- loop in root trace") or try to unroll a short inner loop into the outer
--- trace ("loop unroll limit reached"), give up and come back to it; and a C
--- function met first while recording is resolved and recorded again ("symbol
--- not in cache"); a root trace begun in a loop of few iterations may see the
--- loop end before it closes ("leaving loop in root trace").  Those are part of compiling, not a failure to; they are
--- let through in the warm-up only.  Anything in the measured run, and any
--- other abort, counts.
+-- trace ("loop unroll limit reached"), give up and come back to it; a root
+-- trace begun in a loop of few iterations may see the loop end before it
+-- closes ("leaving loop in root trace"); and a C function met first while
+-- recording is resolved and recorded again ("symbol not in cache").  Those
+-- are part of compiling, not a failure to; they are let through in the
+-- warm-up only.  Anything in the measured run, and any other abort, counts.
 local SHAPE = {
   "inner loop in root trace", "loop unroll limit reached", "symbol not in cache", "leaving loop in root trace",
 }

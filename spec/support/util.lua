@@ -3,6 +3,7 @@
 -- unnoticed), and a plain reference checksum written apart from csrc/.
 local ffi = require "ffi"
 local bit = require "bit"
+local jit_watch = require "support.jit_watch"
 
 ffi.cdef [[
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off);
@@ -88,11 +89,12 @@ function M.rd16(p, off)
 	return bit.bor(bit.lshift(p[off], 8), p[off + 1])
 end
 
--- KiB the Lua heap grows while loop(run_n) runs, after loop(warm_n) has let
--- the JIT compile it (with the traces of earlier tests flushed, so they do not
--- tangle with this loop).  The GC is stopped meanwhile, so nothing is hidden.
+-- KiB the Lua heap grows while loop(run_n) runs, after loop(warm_n), run
+-- until the JIT compiles nothing new, has let the JIT compile it (with the
+-- traces of earlier tests flushed, so they do not tangle with this loop).
+-- The GC is stopped meanwhile, so nothing is hidden.
 function M.heap_growth(loop, warm_n, run_n)
-	return require("support.jit_watch").measure(function(warm)
+	return jit_watch.measure(function(warm)
 		return loop(warm and warm_n or run_n)
 	end).growth_kib
 end
