@@ -6,7 +6,7 @@ local C = require "xsk.cdef"
 local errors = require "xsk.errors"
 
 
-local ipairs, type, pcall, error, tostring = ipairs, type, pcall, error, tostring
+local ipairs, type, pcall, error = ipairs, type, pcall, error
 
 local M = {}
 

@@ -37,132 +37,132 @@ Template.__index = Template
 local function integer(v) return type(v) == "number" and v % 1 == 0 end
 
 local keys = {
-	src_mac = "string", dst_mac = "string", src_ip = "string", dst_ip = "string",
-	src_port = "port", dst_port = "port", payload = "string", size = "size",
-	max_size = "size", vlan = "vid", vlan_pcp = "pcp", ttl = "byte", tos = "byte",
-	flow_label = "flow",
+  src_mac = "string", dst_mac = "string", src_ip = "string", dst_ip = "string",
+  src_port = "port", dst_port = "port", payload = "string", size = "size",
+  max_size = "size", vlan = "vid", vlan_pcp = "pcp", ttl = "byte", tos = "byte",
+  flow_label = "flow",
 }
 local ranges = { port = 65535, size = M.MAX_SIZE, vid = 4095, pcp = 7, byte = 255, flow = 0xfffff }
 local required = { "src_mac", "dst_mac", "src_ip", "dst_ip", "src_port", "dst_port" }
 
 local function check_desc(d)
-	if type(d) ~= "table" then error("template.new: expected a table", 3) end
-	for k, v in pairs(d) do
-		local kind = keys[k]
-		if not kind then error(("template.new: unknown key %s"):format(tostring(k)), 3) end
-		if kind == "string" then
-			if type(v) ~= "string" then
-				error(("template.new: %s must be a string, got %s"):format(k, type(v)), 3)
-			end
-		elseif not integer(v) or v < 0 or v > ranges[kind] then
-			error(("template.new: %s must be an integer in 0..%d, got %s"):format(
-				k, ranges[kind], tostring(v)), 3)
-		end
-	end
-	for _, k in ipairs(required) do
-		if d[k] == nil then error(("template.new: %s is required"):format(k), 3) end
-	end
+  if type(d) ~= "table" then error("template.new: expected a table", 3) end
+  for k, v in pairs(d) do
+    local kind = keys[k]
+    if not kind then error(("template.new: unknown key %s"):format(tostring(k)), 3) end
+    if kind == "string" then
+      if type(v) ~= "string" then
+        error(("template.new: %s must be a string, got %s"):format(k, type(v)), 3)
+      end
+    elseif not integer(v) or v < 0 or v > ranges[kind] then
+      error(("template.new: %s must be an integer in 0..%d, got %s"):format(
+        k, ranges[kind], tostring(v)), 3)
+    end
+  end
+  for _, k in ipairs(required) do
+    if d[k] == nil then error(("template.new: %s is required"):format(k), 3) end
+  end
 end
 
 -- ---- building ----
 
 local function put16(p, o, v)
-	p[o], p[o + 1] = rshift(v, 8), band(v, 255)
+  p[o], p[o + 1] = rshift(v, 8), band(v, 255)
 end
 
 local function parse_ip(s, what)
-	local fam = headers.ip_family(s)
-	if not fam then error(("template.new: %s %q is not an IPv4 or IPv6 address"):format(what, s), 4) end
-	return fam
+  local fam = headers.ip_family(s)
+  if not fam then error(("template.new: %s %q is not an IPv4 or IPv6 address"):format(what, s), 4) end
+  return fam
 end
 
 function M.new(d)
-	check_desc(d)
-	local fam = parse_ip(d.src_ip, "src_ip")
-	if parse_ip(d.dst_ip, "dst_ip") ~= fam then
-		error("template.new: src_ip and dst_ip are of different IP versions", 2)
-	end
-	local v6 = fam == 6
-	if d.flow_label and not v6 then error("template.new: flow_label needs IPv6 addresses", 2) end
-	local payload = d.payload or ""
-	local l3 = d.vlan and 18 or 14
-	local l4 = l3 + (v6 and 40 or 20)
-	local pl = l4 + 8
-	local need = pl + #payload
-	local size = d.size or math.max(M.MIN_SIZE, need)
-	if size < need then
-		error(("template.new: size %d is smaller than headers and payload (%d)"):format(size, need), 2)
-	end
-	if size > M.MAX_SIZE then
-		error(("template.new: size %d is over the maximum %d"):format(size, M.MAX_SIZE), 2)
-	end
-	local cap = d.max_size or size
-	if cap < size then error(("template.new: max_size %d is below size %d"):format(cap, size), 2) end
+  check_desc(d)
+  local fam = parse_ip(d.src_ip, "src_ip")
+  if parse_ip(d.dst_ip, "dst_ip") ~= fam then
+    error("template.new: src_ip and dst_ip are of different IP versions", 2)
+  end
+  local v6 = fam == 6
+  if d.flow_label and not v6 then error("template.new: flow_label needs IPv6 addresses", 2) end
+  local payload = d.payload or ""
+  local l3 = d.vlan and 18 or 14
+  local l4 = l3 + (v6 and 40 or 20)
+  local pl = l4 + 8
+  local need = pl + #payload
+  local size = d.size or math.max(M.MIN_SIZE, need)
+  if size < need then
+    error(("template.new: size %d is smaller than headers and payload (%d)"):format(size, need), 2)
+  end
+  if size > M.MAX_SIZE then
+    error(("template.new: size %d is over the maximum %d"):format(size, M.MAX_SIZE), 2)
+  end
+  local cap = d.max_size or size
+  if cap < size then error(("template.new: max_size %d is below size %d"):format(cap, size), 2) end
 
-	local buf = ffi.new("uint8_t[?]", cap) -- zeroed: the padding
-	local ok, err = pcall(function()
-		headers.mac_pton(d.dst_mac, buf)
-		headers.mac_pton(d.src_mac, buf + 6)
-	end)
-	if not ok then error("template.new: " .. tostring(err):gsub("^.-: ", ""), 2) end
-	if d.vlan then
-		put16(buf, 12, 0x8100)
-		put16(buf, 14, (d.vlan_pcp or 0) * 8192 + d.vlan)
-	elseif d.vlan_pcp then
-		error("template.new: vlan_pcp needs vlan", 2)
-	end
-	put16(buf, l3 - 2, v6 and 0x86dd or 0x0800)
-	local ttl = d.ttl or 64
-	if v6 then
-		local flow = d.flow_label or 0
-		local tc = d.tos or 0
-		put16(buf, l3, 0x6000 + tc * 16 + rshift(flow, 16))
-		put16(buf, l3 + 2, band(flow, 0xffff))
-		buf[l3 + 6], buf[l3 + 7] = 17, ttl
-		headers.ip6_pton(d.src_ip, buf + l3 + 8)
-		headers.ip6_pton(d.dst_ip, buf + l3 + 24)
-	else
-		buf[l3], buf[l3 + 1] = 0x45, d.tos or 0
-		buf[l3 + 8], buf[l3 + 9] = ttl, 17
-		headers.ip4_pton(d.src_ip, buf + l3 + 12)
-		headers.ip4_pton(d.dst_ip, buf + l3 + 16)
-	end
-	put16(buf, l4, d.src_port)
-	put16(buf, l4 + 2, d.dst_port)
-	copy(buf + pl, payload, #payload)
-	local r = C.lxsk_udp_frame_fix(buf, size)
-	if r < 0 then error("template.new: cannot finish the frame (" .. r .. ")", 2) end
+  local buf = ffi.new("uint8_t[?]", cap) -- zeroed: the padding
+  local ok, err = pcall(function()
+    headers.mac_pton(d.dst_mac, buf)
+    headers.mac_pton(d.src_mac, buf + 6)
+  end)
+  if not ok then error("template.new: " .. tostring(err):gsub("^.-: ", ""), 2) end
+  if d.vlan then
+    put16(buf, 12, 0x8100)
+    put16(buf, 14, (d.vlan_pcp or 0) * 8192 + d.vlan)
+  elseif d.vlan_pcp then
+    error("template.new: vlan_pcp needs vlan", 2)
+  end
+  put16(buf, l3 - 2, v6 and 0x86dd or 0x0800)
+  local ttl = d.ttl or 64
+  if v6 then
+    local flow = d.flow_label or 0
+    local tc = d.tos or 0
+    put16(buf, l3, 0x6000 + tc * 16 + rshift(flow, 16))
+    put16(buf, l3 + 2, band(flow, 0xffff))
+    buf[l3 + 6], buf[l3 + 7] = 17, ttl
+    headers.ip6_pton(d.src_ip, buf + l3 + 8)
+    headers.ip6_pton(d.dst_ip, buf + l3 + 24)
+  else
+    buf[l3], buf[l3 + 1] = 0x45, d.tos or 0
+    buf[l3 + 8], buf[l3 + 9] = ttl, 17
+    headers.ip4_pton(d.src_ip, buf + l3 + 12)
+    headers.ip4_pton(d.dst_ip, buf + l3 + 16)
+  end
+  put16(buf, l4, d.src_port)
+  put16(buf, l4 + 2, d.dst_port)
+  copy(buf + pl, payload, #payload)
+  local r = C.lxsk_udp_frame_fix(buf, size)
+  if r < 0 then error("template.new: cannot finish the frame (" .. r .. ")", 2) end
 
-	return setmetatable({
-		buf = buf, len = size, cap = cap, v6 = v6,
-		l3 = l3, l4 = l4, payload_off = pl, hdr_len = pl,
-		ip4 = (not v6) and cast(headers.ip4_ptr, buf + l3) or nil,
-		ip6 = v6 and cast(headers.ip6_ptr, buf + l3) or nil,
-		udp = cast(headers.udp_ptr, buf + l4),
-		old = ffi.new("uint8_t[16]"), -- bytes before a change, for the update
-	}, Template)
+  return setmetatable({
+    buf = buf, len = size, cap = cap, v6 = v6,
+    l3 = l3, l4 = l4, payload_off = pl, hdr_len = pl,
+    ip4 = (not v6) and cast(headers.ip4_ptr, buf + l3) or nil,
+    ip6 = v6 and cast(headers.ip6_ptr, buf + l3) or nil,
+    udp = cast(headers.udp_ptr, buf + l4),
+    old = ffi.new("uint8_t[16]"), -- bytes before a change, for the update
+  }, Template)
 end
 
 -- ---- per packet ----
 
 -- Copy the frame to dst (cap bytes of room); returns its length.
 function Template:stamp(dst, cap)
-	local n = self.len
-	if cap < n then error("template:stamp: frame of " .. n .. " bytes, room for " .. cap, 2) end
-	copy(dst, self.buf, n)
-	return n
+  local n = self.len
+  if cap < n then error("template:stamp: frame of " .. n .. " bytes, room for " .. cap, 2) end
+  copy(dst, self.buf, n)
+  return n
 end
 
 -- Stamp into the first n frames of a batch (struct lxsk_batch), setting
 -- their lengths; n defaults to b.n.
 function Template:fill_batch(b, n)
-	local len, buf = self.len, self.buf
-	for i = 0, (n or b.n) - 1 do
-		local f = b.f[i]
-		if f.cap < len then error("template:fill_batch: frame too small", 2) end
-		copy(f.data, buf, len)
-		f.len = len
-	end
+  local len, buf = self.len, self.buf
+  for i = 0, (n or b.n) - 1 do
+    local f = b.f[i]
+    if f.cap < len then error("template:fill_batch: frame too small", 2) end
+    copy(f.data, buf, len)
+    f.len = len
+  end
 end
 
 -- The frame itself, to read or to change by hand (then call :refresh()).
@@ -170,39 +170,39 @@ function Template:frame() return self.buf, self.len end
 
 -- A UDP checksum update; zero means "no checksum" on the wire.
 local function udp_fix(udp, c)
-	if c == 0 then c = 0xffff end
-	udp.check = ntohs(c)
+  if c == 0 then c = 0xffff end
+  udp.check = ntohs(c)
 end
 
 function Template:set_src_port(port)
-	local u = self.udp
-	local old = ntohs(u.source)
-	u.source = ntohs(port)
-	udp_fix(u, update16(ntohs(u.check), old, port))
+  local u = self.udp
+  local old = ntohs(u.source)
+  u.source = ntohs(port)
+  udp_fix(u, update16(ntohs(u.check), old, port))
 end
 
 function Template:set_dst_port(port)
-	local u = self.udp
-	local old = ntohs(u.dest)
-	u.dest = ntohs(port)
-	udp_fix(u, update16(ntohs(u.check), old, port))
+  local u = self.udp
+  local old = ntohs(u.dest)
+  u.dest = ntohs(port)
+  udp_fix(u, update16(ntohs(u.check), old, port))
 end
 
 local function set_addr(self, addr, field, off6)
-	if self.v6 then
-		local dst = self.buf + self.l3 + off6
-		copy(self.old, dst, 16)
-		if type(addr) == "string" then headers.ip6_pton(addr, dst) else copy(dst, addr, 16) end
-		local u = self.udp
-		udp_fix(u, update_bytes(ntohs(u.check), self.old, dst, 16, 0))
-		return
-	end
-	if type(addr) == "string" then addr = headers.ip4_pton(addr) end
-	local ip, u = self.ip4, self.udp
-	local old = ntohl(ip[field])
-	ip[field] = headers.htonl(addr)
-	ip.check = ntohs(update32(ntohs(ip.check), old, addr))
-	udp_fix(u, update32(ntohs(u.check), old, addr))
+  if self.v6 then
+    local dst = self.buf + self.l3 + off6
+    copy(self.old, dst, 16)
+    if type(addr) == "string" then headers.ip6_pton(addr, dst) else copy(dst, addr, 16) end
+    local u = self.udp
+    udp_fix(u, update_bytes(ntohs(u.check), self.old, dst, 16, 0))
+    return
+  end
+  if type(addr) == "string" then addr = headers.ip4_pton(addr) end
+  local ip, u = self.ip4, self.udp
+  local old = ntohl(ip[field])
+  ip[field] = headers.htonl(addr)
+  ip.check = ntohs(update32(ntohs(ip.check), old, addr))
+  udp_fix(u, update32(ntohs(u.check), old, addr))
 end
 
 -- IPv4: a host-order number or "a.b.c.d"; IPv6: a string or 16 bytes.
@@ -211,32 +211,32 @@ function Template:set_dst_ip(addr) set_addr(self, addr, "daddr", 24) end
 
 -- A big-endian 32-bit value at payload offset off (any alignment).
 function Template:set_u32(off, v)
-	local pos = self.payload_off + off
-	if off < 0 or pos + 4 > self.len then
-		error("template:set_u32: offset " .. off .. " outside the payload", 2)
-	end
-	local p, old = self.buf + pos, self.old
-	old[0], old[1], old[2], old[3] = p[0], p[1], p[2], p[3]
-	p[0], p[1], p[2], p[3] = band(rshift(v, 24), 255), band(rshift(v, 16), 255), band(rshift(v, 8), 255), band(v, 255)
-	local u = self.udp
-	udp_fix(u, update_bytes(ntohs(u.check), old, p, 4, band(pos - self.l4, 1)))
+  local pos = self.payload_off + off
+  if off < 0 or pos + 4 > self.len then
+    error("template:set_u32: offset " .. off .. " outside the payload", 2)
+  end
+  local p, old = self.buf + pos, self.old
+  old[0], old[1], old[2], old[3] = p[0], p[1], p[2], p[3]
+  p[0], p[1], p[2], p[3] = band(rshift(v, 24), 255), band(rshift(v, 16), 255), band(rshift(v, 8), 255), band(v, 255)
+  local u = self.udp
+  udp_fix(u, update_bytes(ntohs(u.check), old, p, 4, band(pos - self.l4, 1)))
 end
 Template.set_seq = Template.set_u32
 
 -- A new total frame length: IP and UDP lengths and both checksums follow.
 -- Grows into zeros up to max_size.
 function Template:set_length(n)
-	if n < self.hdr_len or n > self.cap then
-		error(("template:set_length: %d outside %d..%d"):format(n, self.hdr_len, self.cap), 2)
-	end
-	self.len = n
-	C.lxsk_udp_frame_fix(self.buf, n)
+  if n < self.hdr_len or n > self.cap then
+    error(("template:set_length: %d outside %d..%d"):format(n, self.hdr_len, self.cap), 2)
+  end
+  self.len = n
+  C.lxsk_udp_frame_fix(self.buf, n)
 end
 
 -- After changing the frame by hand: recompute lengths and checksums.
 function Template:refresh()
-	local r = C.lxsk_udp_frame_fix(self.buf, self.len)
-	if r < 0 then error("template:refresh: the frame is no longer UDP over IP (" .. r .. ")", 2) end
+  local r = C.lxsk_udp_frame_fix(self.buf, self.len)
+  if r < 0 then error("template:refresh: the frame is no longer UDP over IP (" .. r .. ")", 2) end
 end
 
 function Template:set_src_mac(mac) headers.mac_pton(mac, self.buf + 6) end
