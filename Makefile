@@ -1,29 +1,46 @@
-# lua-xsk: `make` builds the C module in place (lua/xsk/core.so) and the XDP programs.
+# lua-xsk.  Every output goes under $(BUILD) (build/ unless set):
+#   build/lua/xsk/core.so       the C core and the Lua C module xsk.core
+#   build/lua/xsk/bpf/*.bpf.o   the XDP programs (found next to core.so)
+#   build/obj/, build/gen/      objects; the FFI declarations cut from the headers
+# From a checkout, Lua finds the modules with package.path "lua/?.lua" and
+# package.cpath "build/lua/?.so" (spec/support/paths.lua, examples, tools).
+BUILD   ?= build
 LUAJIT_INC ?= $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror $(LUAJIT_INC)
+# The flags the code needs are kept apart from CFLAGS, so that a CFLAGS given
+# on the command line (luarocks passes one) adds to them instead of replacing them.
+LXSK_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror -Icsrc $(LUAJIT_INC)
 LDLIBS  += -lxdp -lbpf
 SANFLAGS ?=
 
 CORE_SRC := $(sort $(wildcard csrc/*.c))
-CORE_OBJ := $(CORE_SRC:csrc/%.c=build/%.o)
-CORE_SO  := lua/xsk/core.so
+CORE_HDR := $(wildcard csrc/*.h)
+CORE_OBJ := $(CORE_SRC:csrc/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cdefs.o
+CORE_SO  := $(BUILD)/lua/xsk/core.so
+# The headers whose FFI sections Lua declares, in the order the FFI needs them.
+CDEF_HDR := csrc/lxsk.h csrc/checksum.h csrc/prog.h csrc/packet.h
 
-.PHONY: all test demo deps install rock-install clean
+.PHONY: all test demo deps install rock-install clean lint
 all: $(CORE_SO)
 
-build/%.o: csrc/%.c $(wildcard csrc/*.h) | build
-	$(CC) $(CFLAGS) $(SANFLAGS) -c -o $@ $<
+$(BUILD)/obj/%.o: csrc/%.c $(CORE_HDR) | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(LXSK_CFLAGS) $(SANFLAGS) -c -o $@ $<
 
-build:
-	mkdir -p build
+$(BUILD)/gen/cdefs.c: mk/gen-cdefs.awk $(CDEF_HDR) | $(BUILD)/gen
+	awk -f mk/gen-cdefs.awk $(CDEF_HDR) > $@.tmp && mv $@.tmp $@
 
-$(CORE_SO): $(CORE_OBJ)
+$(BUILD)/obj/cdefs.o: $(BUILD)/gen/cdefs.c $(CORE_HDR) | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(LXSK_CFLAGS) $(SANFLAGS) -c -o $@ $<
+
+$(BUILD)/obj $(BUILD)/gen $(BUILD)/lua/xsk:
+	mkdir -p $@
+
+$(CORE_SO): $(CORE_OBJ) | $(BUILD)/lua/xsk
 	$(CC) -shared $(SANFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # Fragments add their own targets (bpf/, bench/, reliability) and extend `all`.
--include mk/*.mk
+include mk/*.mk
 
 deps:
 	./.ci/deps
@@ -37,15 +54,18 @@ demo: deps
 	$(MAKE) all
 	./examples/demo.sh
 
+lint:
+	luacheck --quiet lua examples bench tools spec
+
 install: deps
 	luarocks --lua-version=5.1 make rockspec/lua-xsk-scm-1.rockspec LUA_INCDIR=/usr/include/luajit-2.1
 
 # Called by luarocks with INST_LUADIR and INST_LIBDIR.
 rock-install: all
-	install -d $(INST_LUADIR)/xsk $(INST_LIBDIR)/xsk $(INST_LUADIR)/xsk/bpf
+	install -d $(INST_LUADIR)/xsk $(INST_LIBDIR)/xsk $(INST_LIBDIR)/xsk/bpf
 	install -m 644 lua/xsk/*.lua $(INST_LUADIR)/xsk/
 	install -m 755 $(CORE_SO) $(INST_LIBDIR)/xsk/core.so
-	install -m 644 bpf/*.bpf.o $(INST_LUADIR)/xsk/bpf/
+	install -m 644 $(BPF_OBJS) $(INST_LIBDIR)/xsk/bpf/
 
 clean:
-	rm -rf build $(CORE_SO) $(CLEAN_EXTRA)
+	rm -rf $(BUILD)

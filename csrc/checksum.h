@@ -13,7 +13,7 @@
  *   -ERANGE  the input is truncated: a header or a length field needs more
  *            bytes than the caller gave
  *   -EPROTO  the packet carries a different protocol than the one asked for
- * The same declarations are repeated for the FFI in lua/xsk/cdef.lua.
+ * The FFI section below is also the FFI's declaration (see lxsk.h).
  */
 #ifndef LXSK_CHECKSUM_H
 #define LXSK_CHECKSUM_H
@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* FFI: begin */
 /* Plain sums. */
 uint32_t lxsk_csum_partial(const void *buf, size_t len, uint32_t sum);
 uint16_t lxsk_csum_fold(uint32_t sum); /* fold to 16 bits and complement */
@@ -70,5 +71,6 @@ int lxsk_csum_update(uint16_t csum, const void *old, const void *new_, size_t n,
  * length len: IP total or payload length, UDP length, IPv4 header checksum and
  * UDP checksum.  Returns 0. */
 int lxsk_udp_frame_fix(void *frame, size_t len);
+/* FFI: end */
 
 #endif

@@ -1,14 +1,17 @@
 /* lua-xsk core: the C API that Lua reaches through the FFI.
  *
  * Every function that can fail returns a negative errno (or NULL) and leaves a
- * message naming the interface, queue and errno in lxsk_errmsg().  The same
- * declarations are repeated for the FFI in lua/xsk/cdef.lua; keep them in step.
+ * message naming the interface, queue and errno in lxsk_errmsg().  The lines
+ * between the FFI markers are the FFI's declarations too: the build cuts them
+ * out (mk/gen-cdefs.awk) and lua/xsk/cdef.lua hands them to ffi.cdef, so they
+ * must stay plain C declarations without preprocessor lines.
  */
 #ifndef LXSK_H
 #define LXSK_H
 
 #include <stdint.h>
 
+/* FFI: begin */
 /* Who holds a frame.  The core keeps one byte per frame and checks every
  * hand-over against it, so a frame the kernel owns is never handed out twice. */
 enum lxsk_owner {
@@ -147,9 +150,11 @@ int lxsk_netns_enter(const char *name);
 int lxsk_netns_leave(void);
 int lxsk_private_bpffs(void);
 
-/* Struct layouts as C sees them, for checking lua/xsk/cdef.lua (abi.c). */
-long lxsk_abi_layout(const char *type, const char *field);
+/* What the C compiler made of the FFI sections (abi.c): struct sizes, enum
+ * values and function names, for the spec that checks the FFI agrees. */
+enum lxsk_abi_kind { LXSK_ABI_SIZE = 0, LXSK_ABI_CONST = 1, LXSK_ABI_FUNC = 2 };
 int lxsk_abi_count(void);
-int lxsk_abi_entry(int i, const char **type, const char **field);
+int lxsk_abi_get(int i, int32_t *kind, const char **name, int64_t *value);
+/* FFI: end */
 
 #endif

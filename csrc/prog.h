@@ -2,8 +2,8 @@
  * steering rules of bpf/xsk_steer.c.
  *
  * This header is shared with the BPF program (bpf/xsk_steer.c includes it),
- * so the rule and counter layouts have a single definition on the C side.
- * lua/xsk/cdef.lua repeats them for the FFI; keep the three in step.
+ * so the rule and counter layouts have a single definition; the FFI sections
+ * are the FFI's declarations too (see lxsk.h).
  */
 #ifndef LXSK_PROG_H
 #define LXSK_PROG_H
@@ -19,10 +19,10 @@ typedef __s32 int32_t;
 #include <stdint.h>
 #endif
 
+/* FFI: begin */
 /* Rule slots; rule ids are slot numbers 0..LXSK_RULES_MAX-1.  The counters
  * map has one more slot, LXSK_RULES_MAX, for packets that matched no rule. */
-#define LXSK_RULES_MAX 64
-#define LXSK_XSKMAP_MAX 64
+enum { LXSK_RULES_MAX = 64, LXSK_XSKMAP_MAX = 64 };
 
 /* struct lxsk_rule.match: the fields a rule looks at (all must match). */
 enum {
@@ -73,9 +73,11 @@ struct lxsk_counter {
 	uint64_t packets;
 	uint64_t bytes;
 };
+/* FFI: end */
 
 #ifndef __bpf__
 /* ---- the loader (csrc/prog.c) ---- */
+/* FFI: begin */
 
 enum lxsk_prog_path { LXSK_PATH_SINGLE = 0, LXSK_PATH_DISPATCHER = 1 };
 
@@ -121,6 +123,7 @@ int lxsk_prog_detach_all(int ifindex); /* every XDP program on the interface; co
 int lxsk_prog_detach_ours(int ifindex); /* only ours and libxdp's xsk default; count */
 int lxsk_prog_parse_addr(const char *s, uint8_t out[16]); /* 4 or 6, or -EINVAL */
 int lxsk_prog_format_addr(int family, const uint8_t in[16], char *buf, uint32_t size);
+/* FFI: end */
 #endif
 
 #endif

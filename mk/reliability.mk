@@ -6,8 +6,9 @@
 #   make fuzz       libFuzzer targets for csrc/checksum.c, then the Lua fuzzers
 #   make soak       SOAK_PACKETS packets through sender -> forwarder -> receiver
 #
-# All but fuzz need root (namespaces, AF_XDP).  asan rebuilds the core in
-# place with SANFLAGS and rebuilds it plainly at the end, pass or fail.
+# All but fuzz need root (namespaces, AF_XDP).  asan builds its own copy of
+# the core in build/asan (ASAN_BUILD) and leaves the development build alone;
+# ASAN_SPECS picks specs (default: all of them).
 
 STRESS_OPS   ?= 10000000
 SOAK_PACKETS ?= 100000000
@@ -31,46 +32,46 @@ BUSTED_HERE  := luajit /usr/bin/busted --ignore-lua -o plainTerminal
 
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_TARGETS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 
 .PHONY: stress asan valgrind fuzz fuzz-c fuzz-lua soak
 
 stress: all
-	luajit tools/stress.lua $(STRESS_OPS)
+	LXSK_BUILD=$(BUILD) luajit tools/stress.lua $(STRESS_OPS)
+
+ASAN_BUILD   ?= $(BUILD)/asan
+ASAN_SPECS   ?=
 
 asan:
-	$(MAKE) clean
-	$(MAKE) SANFLAGS="$(ASAN_SANFLAGS)"
-	$(ASAN_ENV) ./spec/run $(ASAN_SPECS); rc=$$?; \
-	$(MAKE) clean; $(MAKE); exit $$rc
+	$(MAKE) BUILD=$(ASAN_BUILD) SANFLAGS="$(ASAN_SANFLAGS)" all bench-bin
+	$(ASAN_ENV) LXSK_BUILD=$(ASAN_BUILD) ./spec/run $(ASAN_SPECS)
 
-valgrind: all
-	XSK_MODEL_OPS=$${XSK_MODEL_OPS:-3000} $(VALGRIND) $(BUSTED_HERE) $(CORE_SPECS)
+valgrind: all bench-bin
+	LXSK_BUILD=$(BUILD) XSK_MODEL_OPS=$${XSK_MODEL_OPS:-3000} $(VALGRIND) $(BUSTED_HERE) $(CORE_SPECS)
 
-build/fuzz:
-	mkdir -p build/fuzz
+$(BUILD)/fuzz:
+	mkdir -p $@
 
-build/fuzz/%: fuzz/%.c csrc/checksum.c csrc/checksum.h | build/fuzz
+$(BUILD)/fuzz/%: fuzz/%.c csrc/checksum.c csrc/checksum.h | $(BUILD)/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Icsrc -o $@ $< csrc/checksum.c
 
 fuzz: fuzz-c fuzz-lua
 
 fuzz-c: $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \
-		name=$${t#build/fuzz/}; mkdir -p build/fuzz/$$name.new; \
+		name=$${t#$(BUILD)/fuzz/}; mkdir -p $(BUILD)/fuzz/$$name.new; \
 		echo "fuzz: $$name for $(FUZZ_TIME)s"; \
 		if ! $$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 -timeout=10 \
-			-artifact_prefix=build/fuzz/$$name- build/fuzz/$$name.new fuzz/corpus/$$name \
-			> build/fuzz/$$name.log 2>&1; then \
-			tail -n 60 build/fuzz/$$name.log; echo "fuzz: $$name FAILED (build/fuzz/$$name.log)"; exit 1; \
+			-artifact_prefix=$(BUILD)/fuzz/$$name- $(BUILD)/fuzz/$$name.new fuzz/corpus/$$name \
+			> $(BUILD)/fuzz/$$name.log 2>&1; then \
+			tail -n 60 $(BUILD)/fuzz/$$name.log; echo "fuzz: $$name FAILED ($(BUILD)/fuzz/$$name.log)"; exit 1; \
 		fi; \
-		grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb' build/fuzz/$$name.log; \
+		grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb' $(BUILD)/fuzz/$$name.log; \
 	done
 
 fuzz-lua: all
-	luajit tools/fuzz_lua.lua $(LUA_FUZZ_ITERS)
+	LXSK_BUILD=$(BUILD) luajit tools/fuzz_lua.lua $(LUA_FUZZ_ITERS)
 
 soak: all
-	luajit tools/soak.lua $(SOAK_PACKETS)
+	LXSK_BUILD=$(BUILD) luajit tools/soak.lua $(SOAK_PACKETS)
 
-CLEAN_EXTRA += build/fuzz

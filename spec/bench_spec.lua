@@ -3,11 +3,13 @@
 -- own veth pair, down to the table.  Rates are not judged here (benchmarks
 -- measure, specs do not time); only that both sides ran and were tabled.
 local netns = require "xsk.netns"
+local paths = require "support.paths"
 
 describe("bench/run", function()
   it("runs txonly in C and in Lua and prints the table row", function()
-    local f = io.open("build/xdpsock_c")
-    assert.is_not_nil(f, "build/xdpsock_c missing: make test builds it (make bench-bin)")
+    local bin = paths.build .. "/xdpsock_c"
+    local f = io.open(bin)
+    assert.is_not_nil(f, bin .. " missing: make test builds it (make bench-bin)")
     f:close()
     local out = netns.sh("./bench/run --quick --no-perf --modes txonly -d 1 -r 1")
     local c, lua, ratio, uc, ul = out:match("\ntxonly%s+([%d%.]+)%s+([%d%.]+)%s+([%d%.]+)%s+([%d%.]+)%s+([%d%.]+)")

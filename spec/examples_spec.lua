@@ -67,7 +67,8 @@ describe("examples", function()
 
   setup(function()
     assert(io.popen("id -u"):read("*l") == "0", "the example specs need root (network namespaces, AF_XDP)")
-    assert(io.open("lua/xsk/core.so"), "run `make` first: lua/xsk/core.so is missing")
+    local so = (os.getenv("LXSK_BUILD") or "build") .. "/lua/xsk/core.so"
+    assert(io.open(so), "run `make` first: " .. so .. " is missing")
     before = our_namespaces()
   end)
 

@@ -134,7 +134,7 @@ describe("faults", function()
     local f = assert(io.open(script, "w"))
     f:write([[
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
+package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 local netns = require "xsk.netns"
 local xsk = require "xsk"
 netns.enter(arg[1])
@@ -274,7 +274,7 @@ u:close()
     local f = assert(io.open(script, "w"))
     f:write([[
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
+package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 local netns = require "xsk.netns"
 local xsk = require "xsk"
 local mode = arg[2]

@@ -109,7 +109,7 @@ describe("xsk socket", function()
     local root = io.popen("pwd"):read("*l")
     local script = ([[
       package.path = "%s/lua/?.lua;%s/lua/?/init.lua;" .. package.path
-      package.cpath = "%s/lua/?.so;" .. package.cpath
+      package.cpath = "%s/" .. (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
       local xsk = require "xsk"
       local ok, err = pcall(function()
         local u = xsk.umem { frame_count = 64 }

@@ -6,7 +6,7 @@
 -- end b (198.18.0.2, 2001:db8::2) in peer_ns, where ping and senders run.
 -- `finally` deletes the namespaces, which also removes any XDP program.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
+package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 
 local netns = require "xsk.netns"
 local steer = require "xsk.steer"
@@ -14,7 +14,7 @@ local prog = require "xsk.prog"
 
 netns.private_bpffs()
 
-local OBJ = "bpf/xsk_steer.bpf.o"
+local OBJ = (os.getenv("LXSK_BUILD") or "build") .. "/lua/xsk/bpf/xsk_steer.bpf.o"
 local ETH, IP4, IP6, UDP, ICMP = 14, 20, 40, 8, 8
 
 -- busted keeps one `finally` per test, so every test registers exactly one,
@@ -252,7 +252,7 @@ describe("leftovers", function()
 
     -- a process killed while its program is attached
     local env = cleanups.env
-    local child = ("ip netns exec %s luajit -e 'package.path=\"lua/?.lua;\"..package.path; package.cpath=\"lua/?.so;\"..package.cpath; "
+    local child = ("ip netns exec %s luajit -e 'package.path=\"lua/?.lua;\"..package.path; package.cpath=(os.getenv(\"LXSK_BUILD\") or \"build\")..\"/lua/?.so;\"..package.cpath; "
       .. "local st = require(\"xsk.steer\").open{ ifname = \"va\" }; st:add_rule{ proto = \"udp\" }; "
       .. "os.execute(\"kill -KILL $PPID\")'"):format(env.ns)
     local _, out = run(child)

@@ -12,7 +12,7 @@
 -- corrupted; reading must give packets or a Lua error that names the file,
 -- never a crash, and never more bytes than MAX_CAPLEN.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
+package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 
 local ffi = require "ffi"
 local bit = require "bit"

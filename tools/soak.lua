@@ -13,7 +13,7 @@
 -- must add up to what XDP_STATISTICS, the forwarder and the veth counters
 -- report: received = sent - counted drops.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
+package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 
 local ffi = require "ffi"
 local xsk = require "xsk"

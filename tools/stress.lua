@@ -7,7 +7,7 @@
 -- Prints progress every million operations; on a failure prints the seed,
 -- the failed check and the last operations, and exits 1.
 package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
-package.cpath = "lua/?.so;" .. package.cpath
+package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 
 local netns = require "xsk.netns"
 local model = require "support.model"

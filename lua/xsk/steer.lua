@@ -49,24 +49,15 @@ M.schema = {
   replace = { "bool", true },
 }
 
--- Where the compiled program lives: LXSK_BPF_DIR, else bpf/ beside lua/ in a
--- source tree (lua/xsk/steer.lua -> bpf/).
+-- Where the compiled program lives: LXSK_BPF_DIR, else bpf/ next to the
+-- core's shared object, where both the build (build/lua/xsk/) and a rock
+-- install put it.
 function M.object_path(frags)
   local name = frags and "xsk_steer_frags.bpf.o" or "xsk_steer.bpf.o"
   local dir = os.getenv("LXSK_BPF_DIR")
   if dir and dir ~= "" then return dir .. "/" .. name end
-  local me = package.searchpath("xsk.steer", package.path)
-  if me then
-    local base = me:match("^(.*)/[^/]*/[^/]*$") or "." -- strip xsk/steer.lua
-    -- a source tree (lua/ beside bpf/), then a luarocks install (xsk/bpf/)
-    local candidates = { base .. "/../bpf/" .. name, base .. "/xsk/bpf/" .. name, base .. "/bpf/" .. name }
-    for _, path in ipairs(candidates) do
-      local f = io.open(path, "rb")
-      if f then f:close(); return path end
-    end
-    return candidates[1]
-  end
-  return "bpf/" .. name
+  local core_dir = require("xsk.core").path:match("^(.*)/[^/]*$") or "."
+  return core_dir .. "/bpf/" .. name
 end
 
 local Steer = {}
