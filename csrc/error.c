@@ -9,7 +9,8 @@
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 
-#include "internal.h"
+#include "error.h"
+#include "lxsk.h"
 
 static _Thread_local char errbuf[512];
 static _Thread_local int errnum;

@@ -15,7 +15,9 @@
 #include <bpf/bpf.h>
 #include <xdp/libxdp.h>
 
-#include "internal.h"
+#include "error.h"
+#include "leftover.h"
+#include "lxsk.h"
 
 #define DEFAULT_PROG "xsk_def_prog"
 

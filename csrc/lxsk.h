@@ -4,7 +4,11 @@
  * message naming the interface, queue and errno in lxsk_errmsg().  The lines
  * between the FFI markers are the FFI's declarations too: the build cuts them
  * out (mk/gen-cdefs.awk) and lua/xsk/cdef.lua hands them to ffi.cdef, so they
- * must stay plain C declarations without preprocessor lines.
+ * must stay plain C declarations without preprocessor lines.  A field whose
+ * comment starts with "read-only" is const to Lua.
+ *
+ * docs/ARCHITECTURE.md shows the layers behind this API and how a frame
+ * travels through them.
  */
 #ifndef LXSK_H
 #define LXSK_H
@@ -12,29 +16,37 @@
 #include <stdint.h>
 
 /* FFI: begin */
-/* Who holds a frame.  The core keeps one byte per frame and checks every
- * hand-over against it, so a frame the kernel owns is never handed out twice. */
+/* Who holds a frame.  The core keeps one owner byte per frame and checks
+ * every hand-over against it, so a frame the kernel owns is never handed out
+ * twice. */
 enum lxsk_owner {
-	LXSK_OWN_POOL = 0, /* free, in the UMEM's pool */
+	LXSK_OWN_POOL = 0, /* free, in a partition's pool */
 	LXSK_OWN_FILL = 1, /* on a fill ring or an RX ring: the kernel's */
 	LXSK_OWN_USER = 2, /* received or allocated: the script's */
 	LXSK_OWN_TX = 3,   /* on a TX or completion ring: the kernel's */
 };
 
+/* Descriptor options a frame may carry: more descriptors of this packet
+ * follow (multi-buffer sockets only).  Every other bit is refused. */
+enum lxsk_options { LXSK_PKT_CONTD = 1 };
+
 /* One frame handed to the script.  data points into UMEM at addr. */
 struct lxsk_frame {
-	uint8_t *data;
-	uint64_t addr;    /* UMEM offset of the first packet byte */
+	uint8_t *data;    /* read-only: the packet's first byte */
+	uint64_t addr;    /* read-only: UMEM offset of the packet's first byte */
 	uint32_t len;     /* packet length */
-	uint32_t options; /* xdp_desc options (XDP_PKT_CONTD for multi-buffer) */
-	uint32_t umem_id; /* which UMEM the frame belongs to */
-	uint32_t cap;     /* bytes from data to the end of the frame */
+	uint32_t options; /* 0, or LXSK_PKT_CONTD on all but a multi-buffer packet's last frame */
+	uint32_t umem_id; /* read-only: which UMEM the frame belongs to */
+	uint32_t cap;     /* read-only: bytes from data to the end of the frame */
 };
 
-/* A batch of frames; allocated by Lua as a variable-length struct. */
+/* A batch of frames, made by lxsk_batch_new.  Its real capacity is kept
+ * where Lua cannot change it; cap here is a read-only copy. */
 struct lxsk_batch {
-	uint32_t n;   /* frames in use */
-	uint32_t cap; /* room in f[] */
+	uint32_t n;       /* frames in use */
+	uint32_t cap;     /* read-only: room in f[] */
+	uint32_t umem_id; /* read-only: the UMEM whose frames it holds */
+	uint32_t part;    /* read-only: the partition (script or worker) it belongs to */
 	struct lxsk_frame f[];
 };
 
@@ -54,11 +66,12 @@ struct lxsk_umem_info {
 	uint32_t frame_count;
 	uint32_t frame_size;
 	uint32_t frame_headroom;
-	uint32_t data_offset; /* from chunk start to packet data */
+	uint32_t data_offset; /* from a frame's start to its packet data */
 	uint32_t fill_size;
 	uint32_t comp_size;
-	uint32_t pool_count;
-	uint32_t sockets;
+	uint32_t pool_count;  /* free frames in this handle's partition */
+	uint32_t sockets;     /* open sockets of this handle */
+	uint32_t part;        /* this handle's partition */
 	int32_t closed;
 };
 
@@ -73,12 +86,12 @@ struct lxsk_sock_opts {
 	int32_t bind_mode;
 	int32_t attach_mode;
 	int32_t need_wakeup;
-	int32_t load_program; /* 0: the user manages the XDP program and its XSKMAP */
+	int32_t load_program;     /* 0: the user manages the XDP program and its XSKMAP */
 	int32_t busy_poll_us;     /* 0: off */
 	int32_t busy_poll_budget; /* 0: kernel default */
 	int32_t prefer_busy_poll;
-	uint32_t tx_budget; /* XDP_MAX_TX_SKB_BUDGET; 0: kernel default */
-	int32_t auto_fill;  /* keep the fill ring topped up from the pool */
+	uint32_t tx_budget;   /* XDP_MAX_TX_SKB_BUDGET; 0: kernel default */
+	int32_t auto_fill;    /* keep the fill ring topped up from the pool */
 	int32_t multi_buffer; /* XDP_USE_SG: packets may span several descriptors */
 };
 
@@ -100,25 +113,44 @@ struct lxsk_ring_state {
 	uint32_t present;
 };
 
+/* poll events */
+enum lxsk_events { LXSK_POLL_IN = 1, LXSK_POLL_OUT = 2 };
+
 struct lxsk_umem;
 struct lxsk_sock;
 
 const char *lxsk_errmsg(void);
 int lxsk_errno(void);
 
-/* UMEM */
+/* UMEM.  A struct lxsk_umem is a handle: one partition's view of a UMEM.  The
+ * first handle owns every frame; lxsk_umem_share carves a partition of its
+ * own for a worker.  The memory stays mapped while any handle, socket or
+ * batch refers to it; closing the last handle closes the UMEM. */
 struct lxsk_umem *lxsk_umem_new(const struct lxsk_umem_opts *o);
-void lxsk_umem_close(struct lxsk_umem *u); /* closes its sockets too; idempotent */
-void lxsk_umem_free(struct lxsk_umem *u);  /* for the GC: close, then free the struct */
+struct lxsk_umem *lxsk_umem_share(struct lxsk_umem *u, uint32_t frames);
+void lxsk_umem_close(struct lxsk_umem *u); /* closes the handle's sockets, empties its batches; idempotent */
+void lxsk_umem_free(struct lxsk_umem *u);  /* for the GC: close, then let go of the handle */
 void lxsk_umem_get_info(const struct lxsk_umem *u, struct lxsk_umem_info *info);
 int lxsk_umem_owner(const struct lxsk_umem *u, uint64_t addr);
 int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t len);
 int lxsk_release(struct lxsk_umem *u, struct lxsk_batch *b);
-int lxsk_frame_check(const struct lxsk_umem *u, const struct lxsk_frame *f);
+/* Bytes from the frame's first packet byte to the end of its frame, when the
+ * frame is the script's; a negative errno (and a message) otherwise. */
+int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f);
+
+/* Batches */
+struct lxsk_batch *lxsk_batch_new(struct lxsk_umem *u, uint32_t cap);
+void lxsk_batch_free(struct lxsk_batch *b);
+int lxsk_batch_push(struct lxsk_batch *b, const struct lxsk_frame *f);
+int lxsk_batch_remove(struct lxsk_batch *b, uint32_t i);
+/* Copies len bytes from src into frames first .. first+n-1 of the batch (all
+ * of them within b->n, the script's, with room for len) and sets their
+ * length: a template stamped into a burst.  All or nothing; returns n. */
+int lxsk_batch_fill(struct lxsk_batch *b, uint32_t first, uint32_t n, const void *src, uint32_t len);
 
 /* Sockets */
 struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts *o);
-void lxsk_sock_close(struct lxsk_sock *s); /* idempotent */
+void lxsk_sock_close(struct lxsk_sock *s); /* returns the frames its rings held; idempotent */
 void lxsk_sock_free(struct lxsk_sock *s);  /* for the GC */
 int lxsk_sock_fd(const struct lxsk_sock *s);
 int lxsk_sock_ifindex(const struct lxsk_sock *s);

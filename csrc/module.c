@@ -6,7 +6,7 @@
 #include <lua.h>
 
 #include "abi.h"
-#include "internal.h"
+#include "lxsk.h"
 
 #define LXSK_VERSION "0.1.0"
 

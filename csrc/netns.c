@@ -8,7 +8,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "error.h"
+#include "lxsk.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11

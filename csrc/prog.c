@@ -25,7 +25,9 @@
 #include <linux/if_link.h>
 #include <xdp/libxdp.h>
 
-#include "internal.h"
+#include "error.h"
+#include "leftover.h"
+#include "lxsk.h"
 #include "prog.h"
 
 #define KNAME_LEN 15 /* BPF_OBJ_NAME_LEN - 1: the kernel keeps this much of a name */

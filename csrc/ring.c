@@ -1,202 +1,162 @@
-/* The four rings one hand-over at a time, each checked against frame owners.
- * Produce calls are all or nothing, as in xsk-rs: a batch that does not fit,
- * or holds one bad frame, goes nowhere. */
+/* The four rings (ring.h).  Every frame the script hands over passes the
+ * frames layer's one claim; every frame the kernel hands back is checked
+ * against the owner byte it was given with. */
 #include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
-#include "internal.h"
+#include "error.h"
+#include "ring.h"
 
-/* Frames the script offers must all be its own; mark them as they pass so a
- * frame listed twice is caught, and undo the marks if one is refused. */
-/* Why fm_tx_frame refused a frame, as a message. */
-int lxsk_tx_frame_error(const struct lxsk_sock *s, const struct lxsk_frame *f, uint32_t i, const char *what)
+/* In copy mode the kernel transmits inside sendto, a budget (32 by default) at
+ * a time; more kicks than this per call means the device is not draining. */
+#define MAX_KICKS 64
+#define ALIVE_EVERY_NS 200000000ull
+#define ALIVE_AFTER_IDLE 64
+
+static struct claim_rule from_script(const struct port *p, uint32_t min_len, uint32_t bad_options)
 {
-	struct frame_map m = map_of(s->umem);
-
-	if (!fm_user_frame(&m, f))
-		return lxsk_user_frame_error(s->umem, f, i, what);
-	if (!f->len)
-		return lxsk_fail(EINVAL, "%s on %s queue %u: frame %u (addr 0x%llx) has length 0", what, s->ifname,
-				 s->queue, i, (unsigned long long)f->addr);
-	return lxsk_fail(EINVAL,
-			 "%s on %s queue %u: frame %u (addr 0x%llx) has XDP_PKT_CONTD set but the socket was made "
-			 "without multi_buffer = true",
-			 what, s->ifname, s->queue, i, (unsigned long long)f->addr);
+	return (struct claim_rule){ p->user, min_len, bad_options };
 }
 
-static int claim(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t n, uint8_t state, const char *what)
+/* Why frame i of b was refused, with the socket named. */
+static int refused(const struct port *p, const struct lxsk_batch *b, uint32_t i, struct claim_rule r,
+		   const char *what) __attribute__((cold, noinline));
+static int refused(const struct port *p, const struct lxsk_batch *b, uint32_t i, struct claim_rule r,
+		   const char *what)
 {
-	struct lxsk_umem *u = s->umem;
-	struct frame_map m = map_of(u);
-	bool tx = state == (LXSK_OWN_TX | s->pair_tag);
-	uint32_t contd_bad = s->multi_buffer ? 0 : XDP_PKT_CONTD;
+	char where[64];
 
-	for (uint32_t i = 0; i < n; i++) {
-		const struct lxsk_frame *f = &b->f[i];
-		bool ok = tx ? fm_tx_frame(&m, f, contd_bad) : fm_user_frame(&m, f);
-
-		if (!ok) {
-			int err = tx ? lxsk_tx_frame_error(s, f, i, what) : lxsk_user_frame_error(u, f, i, what);
-
-			while (i--)
-				*fm_state(&m, b->f[i].addr) = LXSK_OWN_USER;
-			return err;
-		}
-		*fm_state(&m, f->addr) = state;
-	}
-	return 0;
+	snprintf(where, sizeof(where), PORT_FMT, PORT_ARGS(what, p));
+	return frames_refusal(p->frames, b, i, r, where);
 }
 
-int lxsk_fill_needs_wakeup(const struct lxsk_sock *s)
+int ring_fill(struct port *p, struct lxsk_batch *b, const char *what)
 {
-	return !s->closed && xsk_ring_prod__needs_wakeup(&s->pair->fq);
-}
+	struct xsk_ring_prod *fq = &p->pair->fq;
+	struct claim_rule rule = from_script(p, 0, 0);
+	uint32_t n = b->n, idx = 0, first, done;
 
-int lxsk_tx_needs_wakeup(const struct lxsk_sock *s)
-{
-	return !s->closed && s->has_tx && xsk_ring_prod__needs_wakeup(&s->tx);
-}
-
-int lxsk_fill_produce(struct lxsk_sock *s, struct lxsk_batch *b)
-{
-	struct xsk_ring_prod *fq;
-	uint32_t n = b->n, idx = 0;
-	int err;
-
-	if (lxsk_sock_usable(s, "fill"))
-		return -EBADF;
-	if (batch_bad(b))
-		return lxsk_batch_error(b, "fill");
-	if (!s->pair->rx_refs)
-		return lxsk_fail(EINVAL,
-				 "fill on %s queue %u: no socket here has an RX ring, so frames on this fill "
-				 "ring would never come back",
-				 s->ifname, s->queue);
 	if (!n)
 		return 0;
-	fq = &s->pair->fq;
 	if (xsk_ring_prod__reserve(fq, n, &idx) != n)
 		return 0;
-	err = claim(s, b, n, (uint8_t)(LXSK_OWN_FILL | s->pair_tag), "fill");
-	if (err) {
-		fq->cached_prod -= n;
-		return err;
+	/* The slots from idx on, in at most two runs: to the ring's end, then
+	 * from its start. */
+	first = fq->size - (idx & fq->mask);
+	if (first > n)
+		first = n;
+	done = frames_claim(p->frames, b->f, first, rule, p->on_fill, SINK_ADDR, xsk_ring_prod__fill_addr(fq, idx));
+	if (done == first && n > first) {
+		uint32_t rest = frames_claim(p->frames, b->f + first, n - first, rule, p->on_fill, SINK_ADDR,
+					     xsk_ring_prod__fill_addr(fq, idx + first));
+
+		if (rest < n - first)
+			frames_unclaim(p->frames, b->f, first, p->user);
+		done = first + rest;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		*xsk_ring_prod__fill_addr(fq, idx + i) = chunk_of(s->umem, b->f[i].addr);
+	if (done < n) {
+		fq->cached_prod -= n;
+		return refused(p, b, done, rule, what);
+	}
 	xsk_ring_prod__submit(fq, n);
 	b->n = 0;
 	return (int)n;
 }
 
-int lxsk_tx_produce(struct lxsk_sock *s, struct lxsk_batch *b)
+uint32_t ring_refill(struct port *p)
 {
-	uint32_t n = b->n, idx = 0;
-	int err;
+	struct xsk_ring_prod *fq = &p->pair->fq;
+	struct pool *pool = p->pool;
+	const struct frames m = *p->frames;
+	uint32_t n, idx = 0;
+	uint8_t on_fill = p->on_fill;
 
-	if (lxsk_sock_usable(s, "tx"))
-		return -EBADF;
-	if (batch_bad(b))
-		return lxsk_batch_error(b, "tx");
-	if (!s->has_tx)
-		return lxsk_fail(EINVAL, "tx on %s queue %u: the socket has no TX ring (tx_size = 0)", s->ifname,
-				 s->queue);
-	if (!n)
+	if (!p->pair->rx_refs)
 		return 0;
-	if (batch_ends_mid_packet(b))
-		return lxsk_tx_mid_packet(s, b, "tx");
-	if (xsk_ring_prod__reserve(&s->tx, n, &idx) != n)
+	/* Keep at most fill_target frames on the fill ring, so a socket that
+	 * also transmits can still allocate. */
+	n = p->fill_target - (*fq->producer - __atomic_load_n(fq->consumer, __ATOMIC_ACQUIRE));
+	if (n > p->fill_target)
 		return 0;
-	err = claim(s, b, n, (uint8_t)(LXSK_OWN_TX | s->pair_tag), "tx");
-	if (err) {
-		s->tx.cached_prod -= n;
-		return err;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		struct xdp_desc *d = xsk_ring_prod__tx_desc(&s->tx, idx + i);
+	if (n > pool->count)
+		n = pool->count;
+	if (!n || xsk_ring_prod__reserve(fq, n, &idx) != n)
+		return 0;
+	{
+		uint64_t *ring = fq->ring;
+		const uint32_t mask = fq->mask;
+		uint32_t pc = pool->count;
 
-		d->addr = b->f[i].addr;
-		d->len = b->f[i].len;
-		d->options = b->f[i].options;
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t chunk = pool->stack[--pc];
+
+			*frame_state(&m, chunk) = on_fill;
+			ring[(idx + i) & mask] = chunk;
+		}
+		pool->count = pc;
 	}
-	xsk_ring_prod__submit(&s->tx, n);
-	b->n = 0;
-	return (int)n;
+	xsk_ring_prod__submit(fq, n);
+	return n;
 }
 
-/* The owner byte of a frame the kernel completed, or NULL when the address is
- * not one we sent: such an address is ignored rather than handed out twice. */
-static inline uint8_t *completed_frame(const struct frame_map *m, uint64_t addr)
-{
-	uint8_t *st;
-
-	if (addr >= m->size || (*(st = fm_state(m, addr)) & OWN_MASK) != LXSK_OWN_TX)
-		return NULL;
-	return st;
-}
-
-/* Hands completed TX frames back to the script (b) or, without b, to the pool.
- * Every field the loops need is copied into a local first: each store to an
+/* Every field the loops need is copied into a local first: each store to an
  * owner byte may alias anything, and would otherwise make the compiler reload
- * the ring pointer, its mask and the UMEM fields once per frame. */
-int lxsk_comp_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, int to_pool)
+ * the ring pointer, its mask and the frames' fields once per frame. */
+uint32_t ring_complete(struct port *p, struct lxsk_batch *b, uint32_t max)
 {
-	struct lxsk_umem *u = s->umem;
-	struct xsk_ring_cons *cq = &s->pair->cq;
-	uint32_t idx = 0, got = xsk_ring_cons__peek(cq, max, &idx), kept = 0;
+	struct xsk_ring_cons *cq = &p->pair->cq;
+	uint32_t idx = 0, got = xsk_ring_cons__peek(cq, max, &idx), kept;
 	const uint64_t *ring = cq->ring;
 	const uint32_t mask = cq->mask;
-	struct frame_map m = map_of(u);
+	const struct frames m = *p->frames;
+	const uint8_t on_tx = p->on_tx;
 
 	if (!got)
 		return 0;
-	if (to_pool) {
-		uint64_t *pool = u->pool;
-		uint32_t pc = u->pool_count;
+	if (!b) {
+		struct pool *pool = p->pool;
+		uint64_t *stack = pool->stack;
+		uint32_t pc = pool->count;
+		const uint8_t free_byte = lxsk_owner_byte(LXSK_OWN_POOL, pool->tag);
 
 		for (uint32_t i = 0; i < got; i++) {
 			uint64_t addr = ring[(idx + i) & mask];
-			uint8_t *st = completed_frame(&m, addr);
+			uint8_t *st = frame_from_kernel(&m, addr, on_tx);
 
 			if (!st)
 				continue;
-			*st = LXSK_OWN_POOL;
-			pool[pc++] = addr & m.chunk_mask;
+			*st = free_byte;
+			stack[pc++] = addr & m.chunk_mask;
 		}
-		kept = pc - u->pool_count;
-		u->pool_count = pc;
+		kept = pc - pool->count;
+		pool->count = pc;
 	} else {
 		struct lxsk_frame *f = &b->f[b->n];
+		const uint8_t user = p->user;
 
 		for (uint32_t i = 0; i < got; i++) {
 			uint64_t addr = ring[(idx + i) & mask];
-			uint8_t *st = completed_frame(&m, addr);
+			uint8_t *st = frame_from_kernel(&m, addr, on_tx);
 
 			if (!st)
 				continue;
-			*st = LXSK_OWN_USER;
-			fm_fill(&m, f++, addr, 0, 0);
+			*st = user;
+			frame_fill(&m, f++, addr, 0, 0);
 		}
 		kept = (uint32_t)(f - &b->f[b->n]);
 		b->n += kept;
 	}
 	xsk_ring_cons__release(cq, got);
-	return (int)kept;
-}
-
-int lxsk_comp_consume(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
-{
-	if (lxsk_sock_usable(s, "completion"))
-		return -EBADF;
-	if (batch_bad(b))
-		return lxsk_batch_error(b, "completion");
-	if (max > b->cap - b->n)
-		max = b->cap - b->n;
-	return lxsk_comp_take(s, b, max, 0);
+	return kept;
 }
 
 /* Descriptors of the packet that starts at ring index idx, looking at no more
  * than the n the ring holds; 0 when the packet is not complete yet. */
-static uint32_t rx_packet_descs(const struct xsk_ring_cons *rx, uint32_t idx, uint32_t n)
+static uint32_t packet_descs(const struct xsk_ring_cons *rx, uint32_t idx, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if (!(xsk_ring_cons__rx_desc(rx, idx + i)->options & XDP_PKT_CONTD))
@@ -206,32 +166,33 @@ static uint32_t rx_packet_descs(const struct xsk_ring_cons *rx, uint32_t idx, ui
 
 /* A packet has more descriptors than the room left: taking part of it would
  * split it, leaving it would stall the ring, so say so. */
-int lxsk_rx_too_small(struct lxsk_sock *s, uint32_t room, const char *what)
+static int too_small(struct port *p, uint32_t room, const char *what) __attribute__((cold, noinline));
+static int too_small(struct port *p, uint32_t room, const char *what)
 {
 	uint32_t idx = 0, avail, descs;
 
-	avail = xsk_ring_cons__peek(&s->rx, s->rx.size, &idx);
-	descs = rx_packet_descs(&s->rx, idx, avail);
+	avail = xsk_ring_cons__peek(&p->rx, p->rx.size, &idx);
+	descs = packet_descs(&p->rx, idx, avail);
 	if (avail)
-		xsk_ring_cons__cancel(&s->rx, avail);
+		xsk_ring_cons__cancel(&p->rx, avail);
 	if (descs)
 		return lxsk_fail(EMSGSIZE,
-				 "%s on %s queue %u: the next packet has %u descriptors (multi-buffer) but the batch "
-				 "has room for only %u; use a batch (or max) of at least %u frames",
-				 what, s->ifname, s->queue, descs, room, descs);
+				 PORT_FMT ": the next packet has %u descriptors (multi-buffer) but the batch has room "
+					  "for only %u; use a batch (or max) of at least %u frames",
+				 PORT_ARGS(what, p), descs, room, descs);
 	return lxsk_fail(EMSGSIZE,
-			 "%s on %s queue %u: the next packet has more than %u descriptors (multi-buffer) but the "
-			 "batch has room for only %u; use a bigger batch",
-			 what, s->ifname, s->queue, room, room);
+			 PORT_FMT ": the next packet has more than %u descriptors (multi-buffer) but the batch has "
+				  "room for only %u; use a bigger batch",
+			 PORT_ARGS(what, p), room, room);
 }
 
 /* Takes whole packets only: the descriptors peeked after the last packet end
  * go back on the ring (cancel) and come with the rest of their packet later.
  * Without multi-buffer every descriptor ends a packet, so the backward scan
  * stops at once. */
-int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, const char *what)
+int ring_receive(struct port *p, struct lxsk_batch *b, uint32_t max, const char *what)
 {
-	struct xsk_ring_cons *rx = &s->rx;
+	struct xsk_ring_cons *rx = &p->rx;
 	uint32_t idx = 0, got, take, bn = b->n;
 
 	got = xsk_ring_cons__peek(rx, max, &idx);
@@ -242,28 +203,24 @@ int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, const 
 		xsk_ring_cons__cancel(rx, got - take);
 		/* Nothing whole fits though the room is full: it never will. */
 		if (!take && got == max)
-			return lxsk_rx_too_small(s, max, what);
+			return too_small(p, max, what);
 	}
 	{
-		struct frame_map m = map_of(s->umem);
-		uint8_t state = LXSK_OWN_USER;
+		const struct frames m = *p->frames;
+		const uint8_t on_fill = p->on_fill, user = p->user;
 
 		for (uint32_t i = 0; i < take; i++) {
 			const struct xdp_desc *d = xsk_ring_cons__rx_desc(rx, idx + i);
-			uint8_t *st;
+			uint8_t *st = frame_from_kernel(&m, d->addr, on_fill);
 
-			/* The kernel only hands back what we gave it; anything
-			 * else is skipped rather than handed out a second time.
-			 * A skipped packet end still ends the packet. */
-			if (__builtin_expect(d->addr >= m.size ||
-						     (*(st = fm_state(&m, d->addr)) & OWN_MASK) != LXSK_OWN_FILL,
-					     0)) {
+			/* A skipped packet end still ends the packet. */
+			if (__builtin_expect(!st, 0)) {
 				if (!(d->options & XDP_PKT_CONTD) && bn > b->n)
 					b->f[bn - 1].options &= ~(uint32_t)XDP_PKT_CONTD;
 				continue;
 			}
-			*st = state;
-			fm_fill(&m, &b->f[bn++], d->addr, d->len, d->options);
+			*st = user;
+			frame_fill(&m, &b->f[bn++], d->addr, d->len, d->options);
 		}
 	}
 	if (take)
@@ -276,36 +233,296 @@ int lxsk_rx_take(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max, const 
 	}
 }
 
-int lxsk_rx_consume(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
+/* Claims f[0..k) onto the TX descriptors reserved at idx, in at most two runs
+ * (to the ring's end, then from its start); k, or the index refused (with
+ * every mark undone). */
+static uint32_t claim_tx(struct port *p, const struct lxsk_frame *f, uint32_t k, uint32_t idx,
+			 struct claim_rule rule)
 {
-	if (lxsk_sock_usable(s, "rx"))
-		return -EBADF;
-	if (batch_bad(b))
-		return lxsk_batch_error(b, "rx");
-	if (!s->has_rx)
-		return lxsk_fail(EINVAL, "rx on %s queue %u: the socket has no RX ring (rx_size = 0)", s->ifname,
-				 s->queue);
-	if (max > b->cap - b->n)
-		max = b->cap - b->n;
-	return lxsk_rx_take(s, b, max, "rx");
+	uint32_t first = p->tx.size - (idx & p->tx.mask), done, rest;
+
+	if (first > k)
+		first = k;
+	done = frames_claim(p->frames, f, first, rule, p->on_tx, SINK_DESC, xsk_ring_prod__tx_desc(&p->tx, idx));
+	if (done < first || k == first)
+		return done;
+	rest = frames_claim(p->frames, f + first, k - first, rule, p->on_tx, SINK_DESC,
+			    xsk_ring_prod__tx_desc(&p->tx, idx + first));
+	if (rest < k - first)
+		frames_unclaim(p->frames, f, first, p->user);
+	return first + rest;
 }
 
-int lxsk_tx_mid_packet(const struct lxsk_sock *s, const struct lxsk_batch *b, const char *what)
+/* A batch for TX must end on a packet's last descriptor. */
+static bool ends_mid_packet(const struct lxsk_batch *b)
+{
+	return b->n && (b->f[b->n - 1].options & XDP_PKT_CONTD);
+}
+
+static int mid_packet(const struct port *p, const struct lxsk_batch *b, const char *what)
+	__attribute__((cold, noinline));
+static int mid_packet(const struct port *p, const struct lxsk_batch *b, const char *what)
 {
 	return lxsk_fail(EINVAL,
-			 "%s on %s queue %u: the batch ends in the middle of a packet: its last frame %u (addr "
-			 "0x%llx) has XDP_PKT_CONTD set; clear it on a packet's last frame",
-			 what, s->ifname, s->queue, b->n - 1, (unsigned long long)b->f[b->n - 1].addr);
+			 PORT_FMT ": the batch ends in the middle of a packet: its last frame %u (addr 0x%llx) has "
+				  "XDP_PKT_CONTD set; clear it on a packet's last frame",
+			 PORT_ARGS(what, p), b->n - 1, (unsigned long long)b->f[b->n - 1].addr);
 }
 
-int lxsk_tx_too_big(const struct lxsk_sock *s, const struct lxsk_batch *b, const char *what)
+static int too_big(const struct port *p, const struct lxsk_batch *b, const char *what) __attribute__((cold, noinline));
+static int too_big(const struct port *p, const struct lxsk_batch *b, const char *what)
 {
 	uint32_t descs = 1;
 
 	while (descs < b->n && (b->f[descs - 1].options & XDP_PKT_CONTD))
 		descs++;
 	return lxsk_fail(EMSGSIZE,
-			 "%s on %s queue %u: the first packet of the batch has %u descriptors, more than the TX "
-			 "ring's %u entries",
-			 what, s->ifname, s->queue, descs, s->tx.size);
+			 PORT_FMT ": the first packet of the batch has %u descriptors, more than the TX ring's %u "
+				  "entries",
+			 PORT_ARGS(what, p), descs, p->tx.size);
+}
+
+int ring_transmit(struct port *p, struct lxsk_batch *b, uint32_t n, const char *what)
+{
+	struct claim_rule rule = from_script(p, 1, p->bad_options);
+	uint32_t idx = 0, done;
+
+	if (!n)
+		return 0;
+	if (ends_mid_packet(b))
+		return mid_packet(p, b, what);
+	if (xsk_ring_prod__reserve(&p->tx, n, &idx) != n)
+		return 0;
+	done = claim_tx(p, b->f, n, idx, rule);
+	if (done < n) {
+		p->tx.cached_prod -= n;
+		return refused(p, b, done, rule, what);
+	}
+	xsk_ring_prod__submit(&p->tx, n);
+	return (int)n;
+}
+
+int ring_transmit_some(struct port *p, struct lxsk_batch *b, bool drop_rest, const char *what)
+{
+	struct claim_rule rule = from_script(p, 1, p->bad_options);
+	uint32_t n = b->n, idx = 0, k, done, last;
+
+	if (ends_mid_packet(b))
+		return mid_packet(p, b, what);
+	k = xsk_prod_nb_free(&p->tx, n);
+	if (k < n) {
+		/* The kernel may only be waiting for a kick to make room. */
+		int err = ring_drain(p, what);
+
+		if (err)
+			return err;
+		ring_complete(p, NULL, p->comp_size);
+		k = xsk_prod_nb_free(&p->tx, n);
+	}
+	if (k > n)
+		k = n;
+	/* A packet goes on the ring whole or not at all: stop after the last
+	 * packet that fits (the batch's last frame always ends one). */
+	while (k < n && k && (b->f[k - 1].options & XDP_PKT_CONTD))
+		k--;
+	if (!k && n && xsk_prod_nb_free(&p->tx, p->tx.size) == p->tx.size)
+		return too_big(p, b, what); /* an empty ring cannot hold it: it never will */
+	if (k && xsk_ring_prod__reserve(&p->tx, k, &idx) != k)
+		k = 0;
+	done = claim_tx(p, b->f, k, idx, rule);
+	last = drop_rest ? n : k;
+	if (done == k && last > k) {
+		/* What does not fit goes back to the pool, checked as strictly,
+		 * and marked as it goes so that a frame listed twice is caught. */
+		uint32_t dropped = frames_claim(p->frames, b->f + k, last - k, rule,
+						lxsk_owner_byte(LXSK_OWN_POOL, p->pool->tag), SINK_POOL, p->pool);
+
+		if (dropped < last - k)
+			frames_unclaim(p->frames, b->f, k, p->user);
+		done = k + dropped;
+	}
+	if (done < last) {
+		p->tx.cached_prod -= k;
+		return refused(p, b, done, rule, what);
+	}
+	if (k)
+		xsk_ring_prod__submit(&p->tx, k);
+	return (int)k;
+}
+
+bool ring_tx_busy(const struct port *p)
+{
+	return *p->tx.consumer != *p->tx.producer;
+}
+
+uint32_t ring_tx_waiting(const struct port *p)
+{
+	return *p->tx.producer - *p->tx.consumer;
+}
+
+/* The kick's failures that are not errors: the device queue is full (the
+ * rest goes with the next call), or a signal came. */
+static int kick_error(struct port *p, int err, const char *what)
+{
+	switch (err) {
+	case EAGAIN:
+	case EBUSY:
+	case ENOBUFS:
+	case EINTR: return 0;
+	case ENETDOWN: return lxsk_fail(err, PORT_FMT ": the interface is down", PORT_ARGS(what, p));
+	case ENXIO: /* the kernel unbound the socket: its device was unregistered */
+		return lxsk_fail(err, PORT_FMT ": the interface is gone", PORT_ARGS(what, p));
+	}
+	return lxsk_fail(err, PORT_FMT ": sendto failed", PORT_ARGS(what, p));
+}
+
+int ring_kick(struct port *p, const char *what)
+{
+	if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+		return 0;
+	return kick_error(p, errno, what);
+}
+
+/* Kicks until the kernel has taken everything on the TX ring, as copy mode
+ * needs.  One kick sends at most the socket's TX budget (32 by default) and
+ * then says EAGAIN: kick again as long as the kicks take descriptors.  EAGAIN
+ * from a kick that took none means the device queue is full. */
+int ring_drain(struct port *p, const char *what)
+{
+	for (int i = 0; i < MAX_KICKS && xsk_ring_prod__needs_wakeup(&p->tx) && ring_tx_busy(p); i++) {
+		uint32_t taken = __atomic_load_n(p->tx.consumer, __ATOMIC_ACQUIRE);
+
+		if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+			continue;
+		if (errno == EAGAIN && __atomic_load_n(p->tx.consumer, __ATOMIC_ACQUIRE) != taken)
+			continue;
+		return kick_error(p, errno, what);
+	}
+	return 0;
+}
+
+int ring_poll(struct port *p, int events, int timeout_ms, const char *what)
+{
+	struct pollfd pfd = {
+		.fd = p->fd,
+		.events = (short)(((events & LXSK_POLL_IN) ? POLLIN : 0) | ((events & LXSK_POLL_OUT) ? POLLOUT : 0)),
+	};
+	int n = poll(&pfd, 1, timeout_ms);
+
+	if (n < 0) {
+		if (errno == EINTR)
+			return 0;
+		return lxsk_fail(errno, PORT_FMT ": poll failed", PORT_ARGS(what, p));
+	}
+	if (pfd.revents & (POLLERR | POLLNVAL))
+		return lxsk_fail(ENXIO, PORT_FMT ": socket error (interface gone?)", PORT_ARGS(what, p));
+	return ((pfd.revents & POLLIN) ? LXSK_POLL_IN : 0) | ((pfd.revents & POLLOUT) ? LXSK_POLL_OUT : 0);
+}
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The kernel unbinds a socket whose interface is unregistered (deleted, or
+ * moved out of the namespace, as deleting the namespace does) and from then
+ * on answers recvfrom with ENXIO, whatever the namespace of the caller.  Its
+ * poll(2) says nothing, so ask. */
+int ring_probe_alive(struct port *p, const char *what)
+{
+	p->probed_ns = now_ns(CLOCK_MONOTONIC_COARSE);
+	if (recvfrom(p->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL) < 0 && errno == ENXIO)
+		return lxsk_fail(ENXIO, PORT_FMT ": the interface is gone (deleted, or its namespace was)",
+				 PORT_ARGS(what, p));
+	return 0;
+}
+
+int ring_check_alive(struct port *p, const char *what)
+{
+	if (++p->idle % ALIVE_AFTER_IDLE)
+		return 0;
+	if (now_ns(CLOCK_MONOTONIC_COARSE) - p->probed_ns < ALIVE_EVERY_NS)
+		return 0;
+	return ring_probe_alive(p, what);
+}
+
+uint32_t ring_return_on_close(struct port *p)
+{
+	const struct frames m = *p->frames;
+	uint32_t n = 0;
+
+	/* In copy mode the kernel takes TX descriptors only inside our own
+	 * sendto and poll calls, so the ones it has not taken never will be.
+	 * A zero-copy driver takes them on its own; those frames come home when
+	 * the pair's last socket closes. */
+	if (p->has_tx && !p->zerocopy) {
+		for (uint32_t i = *p->tx.consumer; i != *p->tx.producer; i++) {
+			uint64_t addr = xsk_ring_prod__tx_desc(&p->tx, i)->addr;
+
+			if (frame_from_kernel(&m, addr, p->on_tx)) {
+				pool_put(p->pool, &m, addr);
+				n++;
+			}
+		}
+	}
+	/* What the kernel produced on the RX ring it will not touch again. */
+	if (p->has_rx) {
+		uint32_t prod = __atomic_load_n(p->rx.producer, __ATOMIC_ACQUIRE);
+
+		for (uint32_t i = p->rx.cached_cons; i != prod; i++) {
+			uint64_t addr = xsk_ring_cons__rx_desc(&p->rx, i)->addr;
+
+			if (frame_from_kernel(&m, addr, p->on_fill)) {
+				pool_put(p->pool, &m, addr);
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+bool ring_fill_needs_wakeup(const struct port *p)
+{
+	return xsk_ring_prod__needs_wakeup(&p->pair->fq);
+}
+
+bool ring_tx_needs_wakeup(const struct port *p)
+{
+	return p->has_tx && xsk_ring_prod__needs_wakeup(&p->tx);
+}
+
+static void prod_state(const struct xsk_ring_prod *r, struct lxsk_ring_state *st)
+{
+	st->present = 1;
+	st->size = r->size;
+	st->entries = *r->producer - *r->consumer;
+	st->needs_wakeup = r->flags ? (*r->flags & XDP_RING_NEED_WAKEUP) != 0 : 0;
+}
+
+static void cons_state(const struct xsk_ring_cons *r, struct lxsk_ring_state *st)
+{
+	st->present = 1;
+	st->size = r->size;
+	st->entries = *r->producer - *r->consumer;
+	st->needs_wakeup = r->flags ? (*r->flags & XDP_RING_NEED_WAKEUP) != 0 : 0;
+}
+
+void ring_state(const struct port *p, int ring, struct lxsk_ring_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	switch (ring) {
+	case LXSK_RING_FILL: prod_state(&p->pair->fq, st); break;
+	case LXSK_RING_COMP: cons_state(&p->pair->cq, st); break;
+	case LXSK_RING_RX:
+		if (p->has_rx)
+			cons_state(&p->rx, st);
+		break;
+	case LXSK_RING_TX:
+		if (p->has_tx)
+			prod_state(&p->tx, st);
+		break;
+	}
 }

@@ -1,325 +1,554 @@
-/* UMEM: the packet memory, its frame pool and the owner byte of every frame. */
+/* The UMEM: memory, registration, partitions, ring pairs, lifetime (umem.h). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
-#include "internal.h"
+#include "error.h"
+#include "umem.h"
 
-static uint32_t next_umem_id = 1;
+/* The kernel reserves XDP_PACKET_HEADROOM in front of the packet, and newer
+ * kernels also keep room for an skb_shared_info (320 bytes here) and 128
+ * bytes of data behind it: 6.18 refuses a headroom past frame_size - 704. */
+#define HEADROOM_RESERVE 704
+#define PAGE_BYTES 4096u
+
+static uint32_t next_umem_id = 1; /* under id_lock */
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static bool pow2(uint32_t v)
 {
 	return v && !(v & (v - 1));
 }
 
-const char *lxsk_owner_name(unsigned owner)
+bool umem_ours(const struct umem *um)
 {
-	switch (owner) {
-	case LXSK_OWN_POOL: return "the free pool";
-	case LXSK_OWN_FILL: return "the kernel (fill/RX ring)";
-	case LXSK_OWN_USER: return "the script";
-	default: return "the kernel (TX/completion ring)";
-	}
-}
-
-int lxsk_batch_error(const struct lxsk_batch *b, const char *what)
-{
-	return lxsk_fail(EINVAL, "%s: batch count %u exceeds its capacity %u", what, b->n, b->cap);
+	return um->pid == getpid();
 }
 
 static int check_opts(const struct lxsk_umem_opts *o)
 {
-	if (!o->frame_count)
-		return lxsk_fail(EINVAL, "umem: frame_count must be at least 1");
-	if (o->frame_count > (1u << 24))
-		return lxsk_fail(EINVAL, "umem: frame_count %u is too large (at most %u)", o->frame_count, 1u << 24);
+	if (!o->frame_count || o->frame_count > (1u << 24))
+		return lxsk_fail(EINVAL, "frame_count %u must be from 1 to %u", o->frame_count, 1u << 24);
 	if (!pow2(o->frame_size) || o->frame_size < 2048 || o->frame_size > 65536)
-		return lxsk_fail(EINVAL, "umem: frame_size %u must be a power of two from 2048 to 65536",
+		return lxsk_fail(EINVAL, "frame_size %u must be a power of two from 2048 to 65536",
 				 o->frame_size);
-	if ((uint64_t)o->frame_headroom + XDP_PACKET_HEADROOM + 64 > o->frame_size)
+	if (o->frame_size > PAGE_BYTES && !o->hugepages)
 		return lxsk_fail(EINVAL,
-				 "umem: frame_headroom %u leaves no room for packet data in a %u-byte frame "
-				 "(the kernel also reserves %d bytes; at most %u)",
-				 o->frame_headroom, o->frame_size, XDP_PACKET_HEADROOM,
-				 o->frame_size - XDP_PACKET_HEADROOM - 64);
-	if (!pow2(o->fill_size))
-		return lxsk_fail(EINVAL, "umem: fill_size %u must be a power of two", o->fill_size);
-	if (!pow2(o->comp_size))
-		return lxsk_fail(EINVAL, "umem: comp_size %u must be a power of two", o->comp_size);
+				 "frame_size %u is larger than a page (%u bytes): the kernel takes such frames "
+				 "only in a UMEM of huge pages (hugepages = true, Linux 6.6 or later); for larger "
+				 "packets use multi_buffer sockets, whose packets span several frames",
+				 o->frame_size, PAGE_BYTES);
+	if (o->frame_headroom > o->frame_size - HEADROOM_RESERVE)
+		return lxsk_fail(EINVAL,
+				 "frame_headroom %u is too large for a %u-byte frame: the kernel keeps %d bytes "
+				 "of it (256 in front of the packet, 448 behind), so at most %u",
+				 o->frame_headroom, o->frame_size, HEADROOM_RESERVE, o->frame_size - HEADROOM_RESERVE);
+	if (!pow2(o->fill_size) || o->fill_size > (1u << 24))
+		return lxsk_fail(EINVAL, "fill_size %u must be a power of two up to %u", o->fill_size, 1u << 24);
+	if (!pow2(o->comp_size) || o->comp_size > (1u << 24))
+		return lxsk_fail(EINVAL, "comp_size %u must be a power of two up to %u", o->comp_size, 1u << 24);
 	return 0;
 }
 
-static int map_area(struct lxsk_umem *u, bool huge)
+static int map_area(struct umem *um, uint64_t size, bool huge)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE | (huge ? MAP_HUGETLB : 0);
-	void *p = mmap(NULL, u->size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
 
 	if (p == MAP_FAILED) {
 		if (huge)
 			return lxsk_fail(errno,
-					 "umem: cannot map %llu bytes of huge pages; reserve some first "
+					 "cannot map %llu bytes of huge pages; reserve some first "
 					 "(/proc/sys/vm/nr_hugepages)",
-					 (unsigned long long)u->size);
-		return lxsk_fail(errno, "umem: cannot map %llu bytes", (unsigned long long)u->size);
+					 (unsigned long long)size);
+		return lxsk_fail(errno, "cannot map %llu bytes", (unsigned long long)size);
 	}
-	u->area = p;
-	u->huge = huge;
+	um->frames.area = p;
+	um->huge = huge;
 	return 0;
 }
 
-/* Frees what umem_new set up, in reverse order; safe on a half-built UMEM. */
-static void release_memory(struct lxsk_umem *u)
+static int register_umem(struct umem *um, const struct lxsk_umem_opts *o)
 {
-	if (u->xu) {
-		/* Only fails with EBUSY while sockets use it; callers close them first. */
-		xsk_umem__delete(u->xu);
-		u->xu = NULL;
-	}
-	if (u->area) {
-		munmap(u->area, u->size);
-		u->area = NULL;
-	}
-	free(u->pool);
-	u->pool = NULL;
-	free(u->state);
-	u->state = NULL;
-}
-
-struct lxsk_umem *lxsk_umem_new(const struct lxsk_umem_opts *o)
-{
-	struct xsk_umem_config cfg;
-	struct lxsk_umem *u;
-	int err;
-
-	lxsk_libxdp_quiet();
-	if (check_opts(o))
-		return NULL;
-	u = calloc(1, sizeof(*u));
-	if (!u) {
-		lxsk_fail(ENOMEM, "umem: out of memory");
-		return NULL;
-	}
-	u->frame_count = o->frame_count;
-	u->frame_size = o->frame_size;
-	u->frame_shift = (uint32_t)__builtin_ctz(o->frame_size);
-	u->headroom = o->frame_headroom;
-	u->data_offset = XDP_PACKET_HEADROOM + o->frame_headroom;
-	u->fill_size = o->fill_size;
-	u->comp_size = o->comp_size;
-	u->fill_target = o->fill_size < o->frame_count / 2 ? o->fill_size : o->frame_count / 2;
-	if (!u->fill_target)
-		u->fill_target = 1;
-	u->size = (uint64_t)o->frame_count * o->frame_size;
-
-	u->state = calloc(o->frame_count, 1);
-	u->pool = calloc(o->frame_count, sizeof(*u->pool));
-	if (!u->state || !u->pool) {
-		lxsk_fail(ENOMEM, "umem: out of memory for %u frames", o->frame_count);
-		goto fail;
-	}
-	if (map_area(u, o->hugepages != 0))
-		goto fail;
-
-	/* Highest address at the bottom of the stack, so frames go out in order. */
-	for (uint32_t i = 0; i < o->frame_count; i++)
-		u->pool[i] = (uint64_t)(o->frame_count - 1 - i) << u->frame_shift;
-	u->pool_count = o->frame_count;
-
-	cfg = (struct xsk_umem_config){
+	struct xsk_umem_config cfg = {
 		.fill_size = o->fill_size,
 		.comp_size = o->comp_size,
 		.frame_size = o->frame_size,
 		.frame_headroom = o->frame_headroom,
 		.flags = 0,
 	};
-	err = xsk_umem__create(&u->xu, u->area, u->size, &u->pairs[0].fq, &u->pairs[0].cq, &cfg);
-	if (err) {
-		u->xu = NULL;
-		if (err == -EPERM || err == -EACCES)
-			lxsk_fail(err, "umem: registering UMEM needs root (CAP_NET_RAW and CAP_IPC_LOCK)");
-		else
-			lxsk_fail(err, "umem: xsk_umem__create failed for %u frames of %u bytes", o->frame_count,
-				  o->frame_size);
-		goto fail;
+	int err = xsk_umem__create(&um->xu, um->frames.area, um->frames.size, &um->pairs[0].fq, &um->pairs[0].cq,
+				   &cfg);
+
+	if (!err)
+		return 0;
+	um->xu = NULL;
+	if (err == -EPERM || err == -EACCES)
+		return lxsk_fail(err, "registering a UMEM needs root (CAP_NET_RAW, CAP_IPC_LOCK)");
+	if (err == -EINVAL && o->frame_size > PAGE_BYTES)
+		return lxsk_fail(err,
+				 "this kernel refuses frames of %u bytes even in huge pages (frames larger than "
+				 "a page need Linux 6.6 or later built with huge page support); use frame_size 4096 "
+				 "or less, and multi_buffer sockets for larger packets",
+				 o->frame_size);
+	return lxsk_fail(err, "xsk_umem__create failed for %u frames of %u bytes", o->frame_count,
+			 o->frame_size);
+}
+
+/* Frees what umem_new set up, in reverse order; safe on a half-built UMEM. */
+static void release_memory(struct umem *um)
+{
+	for (int i = LXSK_MAX_TAGS - 1; i >= 0; i--)
+		pool_fini(&um->pools[i]);
+	if (um->frames.area) {
+		munmap(um->frames.area, um->frames.size);
+		um->frames.area = NULL;
 	}
-	u->pairs[0].state = PAIR_FRESH;
-	u->id = next_umem_id++;
+	frames_fini(&um->frames);
+}
+
+static uint32_t new_id(void)
+{
+	uint32_t id;
+
+	pthread_mutex_lock(&id_lock);
+	id = next_umem_id++;
 	if (!next_umem_id)
 		next_umem_id = 1;
+	pthread_mutex_unlock(&id_lock);
+	return id;
+}
+
+static struct lxsk_umem *new_handle(struct umem *um, uint8_t part)
+{
+	struct lxsk_umem *u = calloc(1, sizeof(*u));
+
+	if (!u) {
+		lxsk_fail(ENOMEM, "out of memory");
+		return NULL;
+	}
+	u->um = um;
+	u->part = part;
+	u->pool = &um->pools[part];
+	u->refs = 1;
+	link_init(&u->socks);
+	u->batches.prev = u->batches.next = &u->batches;
+	return u;
+}
+
+struct lxsk_umem *lxsk_umem_new(const struct lxsk_umem_opts *o)
+{
+	struct lxsk_umem *u;
+	struct umem *um;
+
+	lxsk_libxdp_quiet();
+	if (check_opts(o))
+		return NULL;
+	um = calloc(1, sizeof(*um));
+	if (!um) {
+		lxsk_fail(ENOMEM, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&um->lock, NULL);
+	um->refs = 1;
+	um->pid = getpid();
+	um->headroom = o->frame_headroom;
+	um->fill_size = o->fill_size;
+	um->comp_size = o->comp_size;
+	um->fill_target = o->fill_size < o->frame_count / 2 ? o->fill_size : o->frame_count / 2;
+	if (!um->fill_target)
+		um->fill_target = 1;
+	if (frames_init(&um->frames, NULL, o->frame_count, o->frame_size, XDP_PACKET_HEADROOM + o->frame_headroom,
+			new_id()))
+		goto fail;
+	if (map_area(um, um->frames.size, o->hugepages != 0))
+		goto fail;
+	if (pool_init(&um->pools[0], &um->frames, 0, true))
+		goto fail;
+	um->part_used[0] = true;
+	if (register_umem(um, o))
+		goto fail;
+	um->pairs[0].state = PAIR_FRESH;
+	um->handles = 1;
+	u = new_handle(um, 0);
+	if (!u) {
+		xsk_umem__delete(um->xu);
+		goto fail;
+	}
 	return u;
 fail:
-	release_memory(u);
-	free(u);
+	release_memory(um);
+	pthread_mutex_destroy(&um->lock);
+	free(um);
 	return NULL;
+}
+
+struct lxsk_umem *lxsk_umem_share(struct lxsk_umem *u, uint32_t frames)
+{
+	struct umem *um = u->um;
+	struct lxsk_umem *w = NULL;
+	int part = -1;
+
+	if (umem_usable(u, "share"))
+		return NULL;
+	if (frames > u->pool->count) {
+		lxsk_fail(ENOSPC, "share: %u frames asked for, the partition has %u free", frames, u->pool->count);
+		return NULL;
+	}
+	pthread_mutex_lock(&um->lock);
+	for (int i = 1; i < LXSK_MAX_TAGS && part < 0; i++)
+		if (!um->part_used[i])
+			part = i;
+	if (part < 0) {
+		lxsk_fail(ENOSPC, "share: the UMEM already has %d partitions", LXSK_MAX_TAGS);
+		goto out;
+	}
+	if (pool_init(&um->pools[part], &um->frames, (uint8_t)part, false))
+		goto out;
+	w = new_handle(um, (uint8_t)part);
+	if (!w) {
+		pool_fini(&um->pools[part]);
+		goto out;
+	}
+	um->part_used[part] = true;
+	um->handles++;
+	__atomic_add_fetch(&um->refs, 1, __ATOMIC_RELAXED);
+	pool_move(&um->frames, u->pool, w->pool, frames);
+out:
+	pthread_mutex_unlock(&um->lock);
+	return w;
+}
+
+static void umem_unref(struct umem *um)
+{
+	if (__atomic_sub_fetch(&um->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	release_memory(um);
+	pthread_mutex_destroy(&um->lock);
+	free(um);
+}
+
+void handle_ref(struct lxsk_umem *u)
+{
+	u->refs++;
+}
+
+void handle_unref(struct lxsk_umem *u)
+{
+	if (--u->refs)
+		return;
+	umem_unref(u->um);
+	free(u);
+}
+
+int umem_usable(const struct lxsk_umem *u, const char *what)
+{
+	if (u->closed)
+		return lxsk_fail(EBADF, "%s: the UMEM is closed", what);
+	return 0;
+}
+
+struct batch_head *umem_batch(const struct lxsk_umem *u, const struct lxsk_batch *b, const char *what)
+{
+	struct batch_head *h = frames_batch(b, what);
+
+	if (__builtin_expect(h && h->pool != u->pool, 0)) {
+		if (b->umem_id != u->um->frames.id)
+			lxsk_fail(EXDEV, "%s: the batch belongs to another UMEM (id %u, this is %u)", what, b->umem_id,
+				  u->um->frames.id);
+		else
+			lxsk_fail(EXDEV, "%s: the batch belongs to partition %u of this UMEM, not to %u", what, b->part,
+				  u->part);
+		return NULL;
+	}
+	return h;
+}
+
+/* Makes the memory of a closed UMEM inert: the same addresses, fresh zero
+ * pages that nothing else uses, until the last reference goes. */
+static void make_inert(struct umem *um)
+{
+	void *p = mmap(um->frames.area, um->frames.size, PROT_READ | PROT_WRITE,
+		       MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	/* On failure the old pages stay: unregistered, still ours, as safe. */
+	(void)p;
+}
+
+void umem_handle_close(struct lxsk_umem *u)
+{
+	struct umem *um = u->um;
+	bool last;
+
+	if (u->closed)
+		return;
+	u->closed = true;
+	for (struct batch_head *h = u->batches.next; h != &u->batches; h = h->next)
+		batch_of(h)->n = 0;
+	pthread_mutex_lock(&um->lock);
+	last = --um->handles == 0;
+	pthread_mutex_unlock(&um->lock);
+	if (!last)
+		return;
+	um->closed = true;
+	if (um->xu && umem_ours(um))
+		/* Only fails with EBUSY while sockets use it; every handle's
+		 * sockets are closed by now. */
+		xsk_umem__delete(um->xu);
+	um->xu = NULL;
+	if (umem_ours(um))
+		make_inert(um);
+	for (int i = 0; i < LXSK_MAX_TAGS; i++)
+		um->pools[i].count = 0;
 }
 
 void lxsk_umem_get_info(const struct lxsk_umem *u, struct lxsk_umem_info *info)
 {
+	const struct umem *um = u->um;
+
 	*info = (struct lxsk_umem_info){
-		.area = u->area,
-		.size = u->size,
-		.id = u->id,
-		.frame_count = u->frame_count,
-		.frame_size = u->frame_size,
-		.frame_headroom = u->headroom,
-		.data_offset = u->data_offset,
-		.fill_size = u->fill_size,
-		.comp_size = u->comp_size,
-		.pool_count = u->pool_count,
+		.area = um->frames.area,
+		.size = um->frames.size,
+		.id = um->frames.id,
+		.frame_count = um->frames.count,
+		.frame_size = um->frames.frame_size,
+		.frame_headroom = um->headroom,
+		.data_offset = um->frames.data_offset,
+		.fill_size = um->fill_size,
+		.comp_size = um->comp_size,
+		.pool_count = u->closed ? 0 : u->pool->count,
 		.sockets = u->nsocks,
+		.part = u->part,
 		.closed = u->closed,
 	};
 }
 
 int lxsk_umem_owner(const struct lxsk_umem *u, uint64_t addr)
 {
-	if (u->closed)
-		return lxsk_fail(EBADF, "umem: closed");
-	if (addr >= u->size)
-		return lxsk_fail(ERANGE, "umem: address 0x%llx is outside the UMEM (%llu bytes)",
-				 (unsigned long long)addr, (unsigned long long)u->size);
-	return (int)owner_of(u, addr);
+	const struct frames *fr = &u->um->frames;
+
+	if (umem_usable(u, "owner"))
+		return -EBADF;
+	if (addr >= fr->size)
+		return lxsk_fail(ERANGE, "owner: address 0x%llx is outside the UMEM (%llu bytes)",
+				 (unsigned long long)addr, (unsigned long long)fr->size);
+	return (int)(*frame_state(fr, addr) & LXSK_OWN_MASK);
 }
 
-/* Why fm_user_frame refused a frame, as a message naming it. */
-int lxsk_user_frame_error(const struct lxsk_umem *u, const struct lxsk_frame *f, uint32_t i, const char *what)
+int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f)
 {
-	uint64_t chunk;
+	const struct frames *fr = &u->um->frames;
+	uint8_t st;
 
-	if (f->umem_id != u->id)
-		return lxsk_fail(EXDEV, "%s: frame %u (addr 0x%llx) belongs to another UMEM (id %u, this is %u)", what,
-				 i, (unsigned long long)f->addr, f->umem_id, u->id);
-	if (f->addr >= u->size)
-		return lxsk_fail(ERANGE, "%s: frame %u: addr 0x%llx is outside the UMEM (%llu bytes)", what, i,
-				 (unsigned long long)f->addr, (unsigned long long)u->size);
-	chunk = chunk_of(u, f->addr);
-	if (f->addr - chunk + f->len > u->frame_size)
-		return lxsk_fail(EMSGSIZE,
-				 "%s: frame %u (addr 0x%llx): length %u runs past the end of its %u-byte frame "
-				 "(at most %llu here)",
-				 what, i, (unsigned long long)f->addr, f->len, u->frame_size,
-				 (unsigned long long)(chunk + u->frame_size - f->addr));
-	if (owner_of(u, f->addr) != LXSK_OWN_USER)
-		return lxsk_fail(EBUSY, "%s: frame %u (addr 0x%llx) is not the script's: it belongs to %s", what, i,
-				 (unsigned long long)f->addr, lxsk_owner_name(owner_of(u, f->addr)));
-	return lxsk_fail(EINVAL, "%s: frame %u (addr 0x%llx) is bad", what, i, (unsigned long long)f->addr);
+	if (umem_usable(u, "frame"))
+		return -EBADF;
+	if (!f)
+		return lxsk_fail(EINVAL, "frame: expected a frame, got NULL");
+	if (f->umem_id != fr->id)
+		return lxsk_fail(EXDEV, "frame (addr 0x%llx) belongs to another UMEM (id %u, this is %u)",
+				 (unsigned long long)f->addr, f->umem_id, fr->id);
+	if (f->addr >= fr->size)
+		return lxsk_fail(ERANGE, "frame: addr 0x%llx is outside the UMEM (%llu bytes)",
+				 (unsigned long long)f->addr, (unsigned long long)fr->size);
+	st = *frame_state(fr, f->addr);
+	if (st != lxsk_owner_byte(LXSK_OWN_USER, u->part))
+		return lxsk_fail(EBUSY, "frame (addr 0x%llx) is not the script's: it belongs to %s",
+				 (unsigned long long)f->addr, frames_owner_name(st, u->part));
+	return (int)frame_room(fr, f->addr);
 }
-
-int lxsk_frame_check(const struct lxsk_umem *u, const struct lxsk_frame *f)
-{
-	if (u->closed)
-		return lxsk_fail(EBADF, "frame: its UMEM is closed");
-	return lxsk_check_user_frame(u, f, 0, "frame");
-}
-
 
 /* Frames for TX come with their length set to len (0: empty), so a sender
  * that fills them from a template needs no per-frame pass of its own. */
 int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t len)
 {
-	uint32_t room, got;
+	const struct frames *fr = &u->um->frames;
+	struct batch_head *h;
+	uint32_t room, most = fr->frame_size - fr->data_offset;
 
-	if (u->closed)
-		return lxsk_fail(EBADF, "alloc: UMEM is closed");
-	if (batch_bad(b))
-		return lxsk_batch_error(b, "alloc");
-	if (len > u->frame_size - u->data_offset)
-		return lxsk_fail(EMSGSIZE, "alloc: length %u is more than a frame holds (%u bytes)", len,
-				 u->frame_size - u->data_offset);
-	room = b->cap - b->n;
-	if (n > room)
-		n = room;
-	got = n < u->pool_count ? n : u->pool_count;
-	{
-		/* locals, so that the owner byte stores do not force reloads */
-		const struct frame_map m = map_of(u);
-		const uint64_t *pool = u->pool;
-		struct lxsk_frame *f = &b->f[b->n];
-		uint32_t pc = u->pool_count, off = u->data_offset;
-
-		for (uint32_t i = 0; i < got; i++) {
-			uint64_t chunk = pool[--pc];
-
-			*fm_state(&m, chunk) = LXSK_OWN_USER;
-			fm_fill(&m, f++, chunk + off, len, 0);
-		}
-		u->pool_count = pc;
-		b->n += got;
-	}
-	return (int)got;
+	if (umem_usable(u, "alloc"))
+		return -EBADF;
+	h = umem_batch(u, b, "alloc");
+	if (!h)
+		return -lxsk_errno();
+	if (len > most)
+		return lxsk_fail(EMSGSIZE, "alloc: length %u is more than a frame holds (%u bytes)", len, most);
+	room = h->cap - b->n;
+	return (int)pool_alloc(fr, u->pool, b, n < room ? n : room, len);
 }
 
 /* All or nothing: a bad frame anywhere in the batch releases none. */
 int lxsk_release(struct lxsk_umem *u, struct lxsk_batch *b)
 {
-	uint32_t n = b->n;
+	const struct frames *fr = &u->um->frames;
+	struct claim_rule rule = { lxsk_owner_byte(LXSK_OWN_USER, u->part), 0, 0 };
+	uint32_t n, done;
 
-	if (u->closed)
-		return lxsk_fail(EBADF, "release: UMEM is closed");
-	if (batch_bad(b))
-		return lxsk_batch_error(b, "release");
-	for (uint32_t i = 0; i < n; i++) {
-		const struct lxsk_frame *f = &b->f[i];
-		int err = lxsk_check_user_frame(u, f, i, "release");
-
-		if (err) {
-			while (i--)
-				u->state[frame_index(u, b->f[i].addr)] = LXSK_OWN_USER;
-			return err;
-		}
-		/* Mark now so a frame listed twice is caught above. */
-		u->state[frame_index(u, f->addr)] = LXSK_OWN_POOL;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		u->pool[u->pool_count++] = chunk_of(u, b->f[i].addr);
+	if (umem_usable(u, "release"))
+		return -EBADF;
+	if (!umem_batch(u, b, "release"))
+		return -lxsk_errno();
+	n = b->n;
+	done = frames_claim(fr, b->f, n, rule, lxsk_owner_byte(LXSK_OWN_POOL, u->part), SINK_POOL, u->pool);
+	if (done < n)
+		return frames_refusal(fr, b, done, rule, "release");
 	b->n = 0;
 	return (int)n;
 }
 
-/* Frames the kernel held on a pair whose last socket has closed can no longer
- * come back through its rings: they return to the pool. */
-void lxsk_umem_reclaim_pair(struct lxsk_umem *u, const struct lxsk_pair *p)
+struct lxsk_batch *lxsk_batch_new(struct lxsk_umem *u, uint32_t cap)
 {
-	uint8_t tag = (uint8_t)((p - u->pairs) << PAIR_SHIFT);
+	struct lxsk_batch *b;
+	struct batch_head *h;
 
-	for (uint32_t i = 0; i < u->frame_count; i++) {
-		uint8_t st = u->state[i];
-		unsigned own = st & OWN_MASK;
-
-		if ((own == LXSK_OWN_FILL || own == LXSK_OWN_TX) && (st & ~OWN_MASK) == tag)
-			lxsk_pool_put(u, (uint64_t)i << u->frame_shift);
+	if (umem_usable(u, "batch"))
+		return NULL;
+	if (!cap || cap > 65536) {
+		lxsk_fail(EINVAL, "batch: size %u must be from 1 to 65536", cap);
+		return NULL;
 	}
+	b = frames_batch_new(&u->um->frames, u->pool, cap, u);
+	if (!b)
+		return NULL;
+	h = batch_head_of(b);
+	h->next = u->batches.next;
+	h->prev = &u->batches;
+	u->batches.next->prev = h;
+	u->batches.next = h;
+	handle_ref(u);
+	return b;
 }
 
-void lxsk_umem_unlink_sock(struct lxsk_umem *u, struct lxsk_sock *s)
+void lxsk_batch_free(struct lxsk_batch *b)
 {
-	for (struct lxsk_sock **pp = &u->socks; *pp; pp = &(*pp)->next) {
-		if (*pp == s) {
-			*pp = s->next;
-			u->nsocks--;
-			return;
-		}
+	struct batch_head *h;
+	struct lxsk_umem *u;
+
+	if (!b)
+		return;
+	h = batch_head_of(b);
+	u = h->holder;
+	h->prev->next = h->next;
+	h->next->prev = h->prev;
+	frames_batch_free(b);
+	handle_unref(u);
+}
+
+int lxsk_batch_push(struct lxsk_batch *b, const struct lxsk_frame *f)
+{
+	struct batch_head *h = frames_batch(b, "push");
+
+	if (!h)
+		return -EINVAL;
+	if (umem_usable(h->holder, "push"))
+		return -EBADF;
+	return frames_batch_push(b, f);
+}
+
+int lxsk_batch_remove(struct lxsk_batch *b, uint32_t i)
+{
+	return frames_batch_remove(b, i);
+}
+
+int lxsk_batch_fill(struct lxsk_batch *b, uint32_t first, uint32_t n, const void *src, uint32_t len)
+{
+	struct batch_head *h = frames_batch(b, "fill_batch");
+	struct claim_rule rule;
+	const struct frames *fr;
+	uint32_t ok;
+
+	if (!h)
+		return -EINVAL;
+	if (umem_usable(h->holder, "fill_batch"))
+		return -EBADF;
+	if (first > b->n || n > b->n - first)
+		return lxsk_fail(ERANGE, "fill_batch: frames %u to %u are past the batch's %u frames", first,
+				 first + n - 1, b->n);
+	if (n && !src)
+		return lxsk_fail(EINVAL, "fill_batch: no data to copy");
+	fr = h->frames;
+	/* The script's frames, with room for len: the claim's own check, with
+	 * the length asked for instead of the frame's. */
+	rule = (struct claim_rule){ lxsk_owner_byte(LXSK_OWN_USER, h->pool->tag), 0, 0 };
+	for (ok = 0; ok < n; ok++) {
+		const struct lxsk_frame *f = &b->f[first + ok];
+
+		if (f->umem_id != fr->id || f->addr >= fr->size || *frame_state(fr, f->addr) != rule.owner ||
+		    frame_room(fr, f->addr) < len)
+			break;
 	}
+	if (ok < n) {
+		const struct lxsk_frame *f = &b->f[first + ok];
+
+		if (f->umem_id == fr->id && f->addr < fr->size && *frame_state(fr, f->addr) == rule.owner)
+			return lxsk_fail(EMSGSIZE, "fill_batch: frame %u (addr 0x%llx) has room for %u bytes, not %u",
+					 first + ok, (unsigned long long)f->addr, frame_room(fr, f->addr), len);
+		return frames_refusal(fr, b, first + ok, rule, "fill_batch");
+	}
+	for (uint32_t i = first; i < first + n; i++) {
+		memcpy(fr->area + b->f[i].addr, src, len);
+		b->f[i].len = len;
+	}
+	return (int)n;
 }
 
-/* Close order: sockets first (libxdp refuses to delete a UMEM in use), then
- * the UMEM's own rings and memory. */
-void lxsk_umem_close(struct lxsk_umem *u)
+/* ---- ring pairs ---- */
+
+struct pair *umem_pair_pick(struct umem *um, uint64_t cookie, int ifindex, uint32_t queue)
 {
-	if (!u || u->closed)
-		return;
-	while (u->socks)
-		lxsk_sock_close(u->socks);
-	u->closed = true;
-	u->pool_count = 0;
-	release_memory(u);
+	struct pair *fresh = NULL;
+
+	if (um->pairs[0].state == PAIR_FRESH)
+		return &um->pairs[0];
+	for (int i = 0; i < LXSK_MAX_TAGS; i++) {
+		struct pair *p = &um->pairs[i];
+
+		if (p->state == PAIR_LIVE && p->netns_cookie == cookie && p->ifindex == ifindex && p->queue == queue)
+			return p;
+		/* A dead pair's rings were unmapped and forgotten by libxdp when
+		 * its last socket was deleted, and its frames went back to the
+		 * pool, so the slot can serve again.  Not slot 0: it marks the
+		 * UMEM's first socket. */
+		if ((p->state == PAIR_UNUSED || (p->state == PAIR_DEAD && i > 0)) && !fresh)
+			fresh = p;
+	}
+	/* libxdp sets up only some fields of a new completion ring (not its
+	 * cached indexes) and relies on the struct being zeroed, as a never
+	 * used slot is: a reused one must be zeroed too. */
+	if (fresh && fresh->state == PAIR_DEAD)
+		memset(fresh, 0, sizeof(*fresh));
+	if (fresh)
+		fresh->tag = (uint8_t)(fresh - um->pairs);
+	return fresh;
 }
 
-void lxsk_umem_free(struct lxsk_umem *u)
+void umem_pair_attach(struct umem *um, struct pair *p, uint8_t part, uint64_t cookie, int ifindex, uint32_t queue,
+		      bool rx, bool prog_loaded)
 {
-	if (!u)
+	(void)um;
+	if (p->state != PAIR_LIVE) {
+		p->prog_loaded = prog_loaded;
+		p->part = part;
+	}
+	p->tag = (uint8_t)(p - um->pairs);
+	p->state = PAIR_LIVE;
+	p->netns_cookie = cookie;
+	p->ifindex = ifindex;
+	p->queue = queue;
+	p->refs++;
+	if (rx)
+		p->rx_refs++;
+}
+
+void umem_pair_detach(struct umem *um, struct pair *p, bool rx)
+{
+	p->refs--;
+	if (rx)
+		p->rx_refs--;
+	if (p->refs)
 		return;
-	lxsk_umem_close(u);
-	free(u);
+	p->state = PAIR_DEAD;
+	frames_reclaim(&um->frames, lxsk_owner_byte(LXSK_OWN_FILL, p->tag), lxsk_owner_byte(LXSK_OWN_TX, p->tag),
+		       umem_pair_pool(um, p));
 }

@@ -4,7 +4,8 @@
 # ffi.cdef by lua/xsk/cdef.lua) and, for the ABI spec, the size of every
 # struct, the value of every enum constant and the name of every function
 # declared there, as the C compiler sees them.  POSIX awk (mawk) only.
-# The one rewrite: a flexible array member "x[];" becomes LuaJIT's "x[?];".
+# Two rewrites: a flexible array member "x[];" becomes LuaJIT's "x[?];", and a
+# field whose comment starts with "read-only" becomes const for Lua.
 
 function strip_comments(s,    a, b) {
 	if (in_comment) {
@@ -41,6 +42,12 @@ FNR == 1 { if (inside) { print "gen-cdefs: unterminated FFI section in " prev > 
 	line = $0
 	# A C flexible array member is what LuaJIT calls a variable-length array.
 	sub(/\[\];/, "[?];", line)
+	# A field whose comment starts "read-only" is const to Lua: C writes
+	# it, and Lua gets "attempt to write to constant location" if it tries.
+	if (line ~ /;[ \t]*\/\* read-only/) {
+		if (line ~ /\*[ \t]*[A-Za-z_0-9]+;/) sub(/\*[ \t]*/, "*const ", line)
+		else sub(/^[ \t]*/, "&const ", line)
+	}
 	text[++nt] = line
 	code = strip_comments($0)
 	if (depth == 0 && match(code, /^[ \t]*(struct|union)[ \t]+[A-Za-z_0-9]+[ \t]*\{/)) {

@@ -113,7 +113,7 @@ describe("multi-buffer (jumbo frames)", function()
     assert.equals(LEN, (rb:copy_packet(0, buf, LEN)))
     assert.is_true(ffi.string(buf, LEN) == packet(7))
     assert.has_error(function() rb:copy_packet(0, buf, LEN - 1) end,
-      "xsk: copy_packet: the packet at frame 0 is 9000 bytes, more than the 8999 bytes of room")
+      "xsk.batch: copy_packet: the packet at frame 0 is 9000 bytes, more than the 8999 bytes of room")
     b.u:release(rb)
     for _, side in ipairs { a, b } do
       side.sock:recycle()
@@ -179,14 +179,14 @@ describe("multi-buffer (jumbo frames)", function()
     local first, count = tb:put_packet(a.u, packet(1))
     tb.f[first + count - 1].options = CONTD
     assert.has_error(function() a.sock:send(tb) end,
-      ("xsk: send on veth0 queue 0: the batch ends in the middle of a packet: its last frame %d (addr 0x%x) " ..
+      ("xsk.socket: send on veth0 queue 0: the batch ends in the middle of a packet: its last frame %d (addr 0x%x) " ..
         "has XDP_PKT_CONTD set; clear it on a packet's last frame (errno 22: Invalid argument)")
         :format(count - 1, tonumber(tb.f[count - 1].addr)))
     assert.has_error(function() a.sock.tx:produce(tb) end)
     assert.equals(count, tb.n)
     for k = 0, count - 1 do assert.equals("user", a.u:owner(tb.f[k].addr)) end
     assert.has_error(function() tb:packet(0) end,
-      ("xsk: the packet at frame 0 runs past the batch's end: its last frame %d has XDP_PKT_CONTD set"):format(count - 1))
+      ("xsk.batch: the packet at frame 0 runs past the batch's end: its last frame %d has XDP_PKT_CONTD set"):format(count - 1))
     -- fixed, it goes (ring level, all or nothing)
     tb.f[count - 1].options = 0
     assert.equals(count, a.sock.tx:produce_and_wakeup(tb))
@@ -224,7 +224,7 @@ describe("multi-buffer (jumbo frames)", function()
     local _, count = huge:put_packet(a.u, packet(9, 5 * a.u.max_packet))
     assert.equals(5, count)
     assert.has_error(function() a.sock:send(huge) end,
-      "xsk: send on veth0 queue 0: the first packet of the batch has 5 descriptors, more than the TX ring's 4 " ..
+      "xsk.socket: send on veth0 queue 0: the first packet of the batch has 5 descriptors, more than the TX ring's 4 " ..
       "entries (errno 90: Message too long)")
     a.u:release(huge)
     teardown(a, b)
@@ -233,7 +233,7 @@ describe("multi-buffer (jumbo frames)", function()
   it("refuses multi_buffer with libxdp's program, and XDP_PKT_CONTD on a socket without multi_buffer", function()
     local u = xsk.umem { frame_count = 64 }
     assert.has_error(function() u:socket { ifname = "lo", multi_buffer = true } end,
-      "xsk: socket on lo queue 0: multi_buffer needs an XDP program built for frags, and libxdp's default program " ..
+      "xsk.socket: lo queue 0: multi_buffer needs an XDP program built for frags, and libxdp's default program " ..
       "is not; use load_program = false and attach one with xsk.steer.open{ ifname = \"lo\", frags = true }, then " ..
       "st:register(sock) (errno 22: Invalid argument)")
     u:close()
@@ -257,11 +257,11 @@ describe("multi-buffer (jumbo frames)", function()
     local u = xsk.umem { frame_count = 4 }
     local b = u:batch(2)
     assert.has_error(function() b:put_packet(u, packet(1)) end,
-      ("xsk: put_packet: a 9000-byte packet needs 3 frames of %d bytes, the batch has room for 2"):format(u.max_packet))
+      ("xsk.batch: put_packet: a 9000-byte packet needs 3 frames of %d bytes, the batch has room for 2"):format(u.max_packet))
     local b8 = u:batch(8)
     b8:put_packet(u, packet(1, 100))
     assert.has_error(function() b8:put_packet(u, packet(1, 4 * u.max_packet)) end,
-      ("xsk: put_packet: a %d-byte packet needs 4 frames, the UMEM has 3 free"):format(4 * u.max_packet))
+      ("xsk.batch: put_packet: a %d-byte packet needs 4 frames, the UMEM has 3 free"):format(4 * u.max_packet))
     -- pointer and length: nothing built on the Lua heap
     local src = ffi.new("uint8_t[?]", 5000)
     for k = 0, 4999 do src[k] = k % 251 end
@@ -271,7 +271,7 @@ describe("multi-buffer (jumbo frames)", function()
     for i, c, len in b8:packets() do seen[#seen + 1] = { i, c, len } end
     assert.same({ { 0, 1, 100 }, { 1, 2, 5000 } }, seen)
     assert.is_true(b8:packet_string(1) == ffi.string(src, 5000))
-    assert.has_error(function() b8:packet(3) end, "xsk: batch index 3 out of range 0..2")
+    assert.has_error(function() b8:packet(3) end, "xsk.batch: index 3 is out of range 0..2")
     u:release(b8)
     assert.equals(4, u:free_frames())
     u:close()

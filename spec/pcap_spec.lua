@@ -171,10 +171,9 @@ describe("pcap files", function()
     assert.equal(50, n)
     assert.equal(#pkts[2], caplen)
     assert.equal(pkts[2]:sub(1, 50), ffi.string(dst, 50))
-    local b = ffi.new("struct lxsk_batch", 8)
-    local area = ffi.new("uint8_t[?]", 8 * 256)
-    b.cap = 8
-    for i = 0, 7 do b.f[i].data, b.f[i].cap = area + 256 * i, 256 end
+    local u = require("xsk").umem { frame_count = 8 }
+    local b = u:batch(8)
+    u:alloc(b, 8)
     local total = 2
     while true do
       local got = r:next_batch(b)
@@ -187,6 +186,7 @@ describe("pcap files", function()
     assert.equal(#pkts, total)
     assert.is_nil(r:next())
     r:close()
+    u:close()
   end)
 
   it("replays through a callback, and stops when it says so", function()

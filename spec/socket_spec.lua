@@ -31,18 +31,18 @@ describe("xsk socket", function()
 
   it("fails clearly when zero-copy is asked for on veth", function()
     local err = socket_error(nil, nil, { ifname = "veth0", bind_mode = "zerocopy" })
-    assert.matches("socket on veth0 queue 0: zero%-copy requested but the driver of veth0 does not support it", err)
+    assert.matches("veth0 queue 0: zero%-copy requested but the driver of veth0 does not support it", err)
     assert.matches("errno", err, 1, true)
   end)
 
   it("names an unknown interface", function()
     local err = socket_error(nil, nil, { ifname = "nosuch0" })
-    assert.matches("socket on nosuch0 queue 0: no such interface (errno 19", err, 1, true)
+    assert.matches("nosuch0 queue 0: no such interface (errno 19", err, 1, true)
   end)
 
   it("names a queue out of range", function()
     local err = socket_error({ queues = 2 }, nil, { ifname = "veth0", queue = 2 })
-    assert.matches("socket on veth0 queue 2: queue out of range (veth0 has 2 queues)", err, 1, true)
+    assert.matches("veth0 queue 2: queue out of range (veth0 has 2 queues)", err, 1, true)
   end)
 
   it("rejects ring sizes that are not powers of two", function()
@@ -58,11 +58,11 @@ describe("xsk socket", function()
     local cases = {
       { { ifname = 5 }, 'ifname must be a non-empty string, got 5' },
       { { ifname = "veth0", queue = -1 }, "queue must be a whole number from 0" },
-      { { ifname = "veth0", queue = "0" }, 'queue must be a whole number, got "0"' },
+      { { ifname = "veth0", queue = "0" }, 'queue must be a whole number from 0 to 65535, got "0"' },
       { { ifname = "veth0", bind_mode = "fast" }, 'bind_mode must be one of "auto", "copy", "zerocopy"' },
       { { ifname = "veth0", attach_mode = 1 }, 'attach_mode must be one of "auto", "native", "skb"' },
       { { ifname = "veth0", need_wakeup = 1 }, "need_wakeup must be true or false" },
-      { { ifname = "veth0", colour = "red" }, 'unknown config key "colour"' },
+      { { ifname = "veth0", colour = "red" }, 'xsk.socket: unknown option "colour"' },
       { {}, "xsk.socket: ifname is required" },
       { { ifname = "veth0", rx = false, tx = false }, "needs an RX ring, a TX ring or both" },
       { { ifname = ("x"):rep(20) }, "must have 1 to 15 characters" },
@@ -84,7 +84,7 @@ describe("xsk socket", function()
     local s1 = u1:socket { ifname = "veth0" }
     local ok, err = pcall(u2.socket, u2, { ifname = "veth0" })
     assert.is_false(ok)
-    assert.matches("socket on veth0 queue 0: the queue is busy", err, 1, true)
+    assert.matches("veth0 queue 0: the queue is busy", err, 1, true)
     s1:close(); u1:close(); u2:close()
   end)
 

@@ -180,21 +180,37 @@ describe("stamping", function()
     local dst = ffi.new("uint8_t[2048]")
     assert.equal(80, t:stamp(dst, 2048))
     assert.equal(util.hex(t.buf, 80), util.hex(dst, 80))
-    assert.error_matches(function() t:stamp(dst, 79) end, "room for 79")
+    assert.error_matches(function() t:stamp(dst, 79) end, "the room given is 79")
   end)
 
-  it("fills the frames of a batch", function()
+  it("fills the frames of a batch, only its own frames and only up to b.n", function()
+    local xsk = require "xsk"
     local t = template.new(desc { size = 70 })
-    local b = ffi.new("struct lxsk_batch", 4)
-    local area = ffi.new("uint8_t[?]", 4 * 256)
-    b.cap, b.n = 4, 3
-    for i = 0, 3 do b.f[i].data, b.f[i].cap = area + 256 * i, 256 end
+    local u = xsk.umem { frame_count = 8, frame_size = 2048 }
+    local b = u:batch(4)
+    u:alloc(b, 3)
     t:fill_batch(b)
     for i = 0, 2 do
       assert.equal(70, b.f[i].len)
       assert.equal(util.hex(t.buf, 70), util.hex(b.f[i].data, 70))
     end
-    assert.equal(0, b.f[3].len)
+    -- past b.n: refused, nothing written
+    assert.error_matches(function() t:fill_batch(b, 4) end, "not within the batch's 3 frames")
+    b.n = 0
+    assert.error_matches(function() t:fill_batch(b, 1) end, "not within the batch's 0 frames")
+    -- a frame the script gave back
+    b.n = 3
+    local gone = u:batch(1)
+    gone:push(b.f[2])
+    u:release(gone)
+    assert.error_matches(function() t:fill_batch(b) end, "frame 2 .- is not the script's: it belongs to the free pool")
+    -- a template bigger than the frames
+    local big = template.new(desc { size = 1800 })
+    assert.error_matches(function() big:fill_batch(b, 2) end, "frame 0 %(addr 0x%x+%) has room for 1792 bytes, not 1800")
+    -- not a batch
+    assert.error_matches(function() t:fill_batch({}) end, "expected a batch from umem:batch%(%), got table")
+    u:close()
+    assert.error_matches(function() t:fill_batch(b, 0) end, "the UMEM is closed")
   end)
 
   it("does not allocate per packet once compiled", function()

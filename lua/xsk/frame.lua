@@ -1,52 +1,130 @@
--- Methods of frames and batches.  Both are FFI structs: a batch's frames are an
--- array inside it, so a loop over `b.f[i]` allocates nothing and compiles.
+-- xsk.frame: methods of frames and batches, the FFI structs scripts loop over.
+--
+-- A batch is made in C by umem:batch(n) and reaches Lua as a pointer: its
+-- frames are an array inside it, so `b.f[i]` allocates nothing and compiles.
+-- What Lua may write is n (frames in use) and each frame's len and options;
+-- the other fields are const to the FFI, and the C side keeps its own truth
+-- anyway (a batch's real capacity; a frame's bounds from its address and the
+-- UMEM's geometry).  Every helper that touches frame memory asks the core
+-- whether the frame is the script's, and how much room it has, first.
 local ffi = require "ffi"
-local C = require "xsk.cdef"
-
 local bit = require "bit"
+local C = require "xsk.cdef"
+local base = require "xsk.base"
 
-local copy, fstring, cast, error, type, tonumber = ffi.copy, ffi.string, ffi.cast, error, type, tonumber
+local copy, fstring, cast, istype = ffi.copy, ffi.string, ffi.cast, ffi.istype
 local band, ceil, concat = bit.band, math.ceil, table.concat
+local type, tostring, tonumber, error, setmetatable = type, tostring, tonumber, error, setmetatable
+local bad_int, argerror, core_error = base.bad_int, base.argerror, base.core_error
+
+local CONTD = C.LXSK_PKT_CONTD
 
 local M = {}
 
--- Descriptor option: more descriptors of this packet follow (multi-buffer).
-local CONTD = 1
-M.XDP_PKT_CONTD = CONTD
+local batch_t = ffi.typeof("struct lxsk_batch *")
+local frame_t = ffi.typeof("struct lxsk_frame")
+M.batch_t = batch_t
+
+-- The open UMEMs of this Lua state by id, so that a frame (which names its
+-- UMEM by id) finds the handle its memory is checked against.  Weak: a
+-- batch anchors its UMEM object (below), so a UMEM whose frames are still in
+-- some batch is always here.  Both tables live in the Lua registry: the
+-- frame and batch metatypes can be set only once per Lua state, so a second
+-- load of this module (busted insulates spec files) must share them.
+local registry = debug.getregistry()
+local umems = registry["xsk.frame umems"] or setmetatable({}, { __mode = "v" })
+-- batch -> its UMEM object: a live batch keeps its UMEM alive.
+local anchors = registry["xsk.frame anchors"] or setmetatable({}, { __mode = "k" })
+registry["xsk.frame umems"], registry["xsk.frame anchors"] = umems, anchors
+
+function M.register(umem) umems[umem.id] = umem end
+
+function M.is_batch(b) return istype(batch_t, b) end
+
+-- "a batch from umem:batch(), got <what>", for entry points to raise.
+function M.not_a_batch(prefix, b)
+  local got = type(b)
+  if got == "cdata" then got = tostring(ffi.typeof(b)) end
+  return ("%s: expected a batch from umem:batch(), got %s"):format(prefix, got)
+end
+
+-- Makes a batch of umem with room for cap frames.
+function M.new_batch(umem, cap)
+  local want = bad_int(cap, 1, 65536)
+  if want then return nil, argerror("xsk.umem: batch", "size", want, cap) end
+  local b = C.lxsk_batch_new(umem.u, cap)
+  if b == nil then return nil, core_error("xsk.umem") end
+  ffi.gc(b, C.lxsk_batch_free)
+  anchors[b] = umem
+  return b
+end
+
+-- ---- frames ----
 
 local Frame = {}
 Frame.__index = Frame
 
+-- The frame's UMEM object and the bytes from its first packet byte to the
+-- end of its frame, or nil and a message (the frame is not the script's, or
+-- its UMEM is closed or gone).
+local function room_of(f)
+  local umem = umems[f.umem_id]
+  if not umem then
+    return nil, ("xsk.frame: the frame (addr 0x%x) belongs to no open UMEM"):format(tonumber(f.addr))
+  end
+  local room = C.lxsk_frame_room(umem.u, f)
+  if room < 0 then return nil, core_error("xsk.frame") end
+  return umem, room
+end
+
+-- Bytes from the packet's first byte to the end of the frame.
+function Frame:room()
+  local umem, room = room_of(self)
+  if not umem then error(room, 2) end
+  return room
+end
+
 -- The packet as a Lua string (a copy: for tests and slow paths).
 function Frame:bytes()
-  return fstring(self.data, self.len)
+  local umem, room = room_of(self)
+  if not umem then error(room, 2) end
+  local len = self.len
+  if len > room then
+    error(("xsk.frame: bytes: length %d runs past the end of the frame (%d bytes of room)"):format(len, room), 2)
+  end
+  return fstring(umem.area + self.addr, len)
 end
 
 -- Copies a string into the frame at offset (default 0) and sets the length
 -- to the end of what was written.
 function Frame:set(s, offset)
   offset = offset or 0
-  if type(s) ~= "string" then
-    error("xsk: frame:set expects a string, got " .. type(s), 2)
+  if type(s) ~= "string" then error(argerror("xsk.frame: set", "the data", "a string", s), 2) end
+  local want = bad_int(offset, 0, 65535)
+  if want then error(argerror("xsk.frame: set", "offset", want, offset), 2) end
+  local umem, room = room_of(self)
+  if not umem then error(room, 2) end
+  if offset + #s > room then
+    error(("xsk.frame: set: writing %d bytes at offset %d runs past the end of the frame at addr 0x%x "
+      .. "(%d bytes of room)"):format(#s, offset, tonumber(self.addr), room), 2)
   end
-  if offset < 0 or offset + #s > self.cap then
-    error(("xsk: frame at addr 0x%x: writing %d bytes at offset %d runs past its end (%d bytes of room)")
-      :format(tonumber(self.addr), #s, offset, self.cap), 2)
-  end
-  copy(self.data + offset, s, #s)
+  copy(umem.area + self.addr + offset, s, #s)
   self.len = offset + #s
   return self
 end
 
 function Frame:setlen(n)
-  if n < 0 or n > self.cap then
-    error(("xsk: frame at addr 0x%x: length %d is outside 0..%d"):format(tonumber(self.addr), n, self.cap), 2)
-  end
+  local umem, room = room_of(self)
+  if not umem then error(room, 2) end
+  local want = bad_int(n, 0, room)
+  if want then error(argerror("xsk.frame: setlen", "the length", want, n), 2) end
   self.len = n
   return self
 end
 
-ffi.metatype("struct lxsk_frame", Frame)
+ffi.metatype(frame_t, Frame)
+
+-- ---- batches ----
 
 local Batch = {}
 Batch.__index = Batch
@@ -56,33 +134,27 @@ function Batch:clear()
   self.n = 0
 end
 
--- Appends a copy of a frame descriptor (the frame itself is not copied).
+-- Appends a copy of a frame descriptor (the frame itself is not copied): a
+-- frame of this batch's UMEM that the script holds.
 function Batch:push(f)
-  local n = self.n
-  if n >= self.cap then
-    error(("xsk: batch is full (%d frames)"):format(self.cap), 2)
-  end
-  self.f[n] = f
-  self.n = n + 1
+  if not istype(frame_t, f) then error(argerror("xsk.batch: push", "the frame", "a frame (b.f[i])", f), 2) end
+  if C.lxsk_batch_push(self, f) < 0 then error(core_error("xsk.batch"), 2) end
 end
 
 -- Moves the descriptor at index i (0-based) out: the last one takes its place.
 function Batch:remove(i)
-  local n = self.n
-  if i < 0 or i >= n then
-    error(("xsk: batch index %d out of range 0..%d"):format(i, n - 1), 2)
-  end
-  self.f[i] = self.f[n - 1]
-  self.n = n - 1
+  local want = bad_int(i, 0, self.n - 1)
+  if want then error(argerror("xsk.batch: remove", "the index", want, i), 2) end
+  if C.lxsk_batch_remove(self, i) < 0 then error(core_error("xsk.batch"), 2) end
 end
 
 -- ---- multi-buffer packets: runs of frames, all but the last with CONTD ----
 
--- Frames and bytes of the packet that starts at frame i.
-local function span(b, i, level)
+-- Frames and bytes of the packet that starts at frame i, or nil and a message.
+local function span(b, i)
   local n = b.n
-  if type(i) ~= "number" or i < 0 or i >= n or i % 1 ~= 0 then
-    error(("xsk: batch index %s out of range 0..%d"):format(tostring(i), n - 1), level + 1)
+  if bad_int(i, 0, n - 1) then
+    return nil, ("xsk.batch: index %s is out of range 0..%d"):format(tostring(i), n - 1)
   end
   local j, len = i, 0
   while true do
@@ -91,23 +163,29 @@ local function span(b, i, level)
     if band(f.options, CONTD) == 0 then return j - i + 1, len end
     j = j + 1
     if j >= n then
-      error(("xsk: the packet at frame %d runs past the batch's end: its last frame %d has XDP_PKT_CONTD set")
-        :format(i, n - 1), level + 1)
+      return nil, ("xsk.batch: the packet at frame %d runs past the batch's end: its last frame %d has "
+        .. "XDP_PKT_CONTD set"):format(i, n - 1)
     end
   end
 end
 
 -- The packet starting at frame i: i, its frame count, its length in bytes.
 function Batch:packet(i)
-  local count, len = span(self, i, 2)
+  local count, len = span(self, i)
+  if not count then error(len, 2) end
   return i, count, len
 end
 
 local function next_packet(b, i)
   local start = 0
-  if i >= 0 then start = i + span(b, i, 2) end
+  if i >= 0 then
+    local count, err = span(b, i)
+    if not count then error(err, 2) end
+    start = i + count
+  end
   if start >= b.n then return nil end
-  local count, len = span(b, start, 2)
+  local count, len = span(b, start)
+  if not count then error(len, 2) end
   return start, count, len
 end
 
@@ -119,15 +197,19 @@ end
 -- Copies the packet starting at frame i into dst (a pointer with cap bytes
 -- of room); returns its length and frame count.
 function Batch:copy_packet(i, dst, cap)
-  local count, len = span(self, i, 2)
-  if type(cap) ~= "number" or len > cap then
-    error(("xsk: copy_packet: the packet at frame %d is %d bytes, more than the %s bytes of room")
+  local count, len = span(self, i)
+  if not count then error(len, 2) end
+  if bad_int(cap, 0, 2 ^ 31) or len > cap then
+    error(("xsk.batch: copy_packet: the packet at frame %d is %d bytes, more than the %s bytes of room")
       :format(i, len, tostring(cap)), 2)
   end
   local d, off = cast("uint8_t *", dst), 0
   for j = i, i + count - 1 do
     local f = self.f[j]
-    copy(d + off, f.data, f.len)
+    local umem, room = room_of(f)
+    if not umem then error(room, 2) end
+    if f.len > room then error(("xsk.batch: copy_packet: frame %d's length runs past its end"):format(j), 2) end
+    copy(d + off, umem.area + f.addr, f.len)
     off = off + f.len
   end
   return len, count
@@ -135,9 +217,16 @@ end
 
 -- The packet starting at frame i as a Lua string (a copy: slow path).
 function Batch:packet_string(i)
-  local count = span(self, i, 2)
+  local count, err = span(self, i)
+  if not count then error(err, 2) end
   local parts = {}
-  for j = i, i + count - 1 do parts[#parts + 1] = self.f[j]:bytes() end
+  for j = i, i + count - 1 do
+    local f = self.f[j]
+    local umem, room = room_of(f)
+    if not umem then error(room, 2) end
+    if f.len > room then error(("xsk.batch: packet_string: frame %d's length runs past its end"):format(j), 2) end
+    parts[#parts + 1] = fstring(umem.area + f.addr, f.len)
+  end
   return concat(parts)
 end
 
@@ -148,28 +237,29 @@ end
 function Batch:put_packet(umem, src, len)
   if type(src) == "string" then
     len = len or #src
-    if len > #src then error(("xsk: put_packet: len %d is past the string's end (%d bytes)"):format(len, #src), 2) end
-  elseif type(len) ~= "number" then
-    error("xsk: put_packet expects a string, or a pointer and a length", 2)
+    if bad_int(len, 1, #src) then
+      error(argerror("xsk.batch: put_packet", "len", ("a whole number from 1 to %d"):format(#src), len), 2)
+    end
+  elseif type(src) ~= "cdata" or bad_int(len, 1, 2 ^ 31) then
+    error("xsk.batch: put_packet expects a string, or a pointer and a length of at least 1", 2)
   end
   local maxp = umem.max_packet
-  if len < 1 then error("xsk: put_packet: a packet needs at least one byte", 2) end
   local count, first = ceil(len / maxp), self.n
   if count > self.cap - first then
-    error(("xsk: put_packet: a %d-byte packet needs %d frames of %d bytes, the batch has room for %d")
+    error(("xsk.batch: put_packet: a %d-byte packet needs %d frames of %d bytes, the batch has room for %d")
       :format(len, count, maxp, self.cap - first), 2)
   end
   if umem:free_frames() < count then
-    error(("xsk: put_packet: a %d-byte packet needs %d frames, the UMEM has %d free")
+    error(("xsk.batch: put_packet: a %d-byte packet needs %d frames, the UMEM has %d free")
       :format(len, count, umem:free_frames()), 2)
   end
-  umem:alloc(self, count)
+  if C.lxsk_alloc(umem.u, self, count, 0) ~= count then error(core_error("xsk.batch"), 2) end
   local p, off, last = cast("const uint8_t *", src), 0, first + count - 1
   for j = first, last do
     local f = self.f[j]
     local seg = len - off
     if seg > maxp then seg = maxp end
-    copy(f.data, p + off, seg)
+    copy(umem.area + f.addr, p + off, seg)
     f.len = seg
     f.options = j < last and CONTD or 0
     off = off + seg
@@ -179,16 +269,4 @@ end
 
 ffi.metatype("struct lxsk_batch", Batch)
 
-local batch_t = ffi.typeof("struct lxsk_batch")
-
-function M.batch(cap)
-  if type(cap) ~= "number" or cap < 1 or cap > 65536 or cap % 1 ~= 0 then
-    error("xsk: batch size must be a whole number from 1 to 65536, got " .. tostring(cap), 3)
-  end
-  local b = batch_t(cap)
-  b.cap = cap
-  return b
-end
-
-M.C = C
 return M

@@ -7,25 +7,20 @@
 --   local n = sock:recv(b, 100)          -- b.f[0 .. n-1].data / .len
 --   umem:release(b)
 local core = require "xsk.core"
+local C = require "xsk.cdef"
 local umem = require "xsk.umem"
 local socket = require "xsk.socket"
-local frame = require "xsk.frame"
 
 local M = {
+  _VERSION = core.version,
   version = core.version,
   core_path = core.path,
+  umem = umem.new,        -- xsk.umem{ ... }
+  socket = socket.new,    -- xsk.socket(umem, { ... }), the same as umem:socket{ ... }
+  XDP_PACKET_HEADROOM = 256,
+  -- Descriptor option: more descriptors of this packet follow (multi-buffer).
+  XDP_PKT_CONTD = C.LXSK_PKT_CONTD,
 }
-
-function M.umem(cfg) return umem.new(cfg, 2) end
-
--- xsk.socket(umem, cfg), the same as umem:socket(cfg).
-function M.socket(u, cfg) return socket.new(u, cfg, 2) end
-
-function M.batch(n) return frame.batch(n) end
-
-M.XDP_PACKET_HEADROOM = 256
--- Descriptor option: more descriptors of this packet follow (multi-buffer).
-M.XDP_PKT_CONTD = frame.XDP_PKT_CONTD
 
 -- Detaches lua-xsk's programs (or, with ours = false, every XDP program)
 -- left on an interface, e.g. by a process that was killed; returns a count.

@@ -1,34 +1,43 @@
--- AF_XDP sockets and their four rings.
+-- xsk.socket: AF_XDP sockets and their four rings.
+--
+-- The batch calls (recv, send, forward) and the ring calls are the hot path:
+-- each checks its batch argument with ffi.istype (a guard the JIT compiles
+-- away when the type is right) and makes one FFI call.
 local ffi = require "ffi"
 local C = require "xsk.cdef"
-local config = require "xsk.config"
-local errors = require "xsk.errors"
+local base = require "xsk.base"
+local frame = require "xsk.frame"
 
-local setmetatable, tonumber, error, type = setmetatable, tonumber, error, type
-local raise = errors.raise
+local setmetatable, getmetatable, tonumber, error, type = setmetatable, getmetatable, tonumber, error, type
+local istype = ffi.istype
+local bad_int, argerror, core_error, options = base.bad_int, base.argerror, base.core_error, base.options
+local batch_t, not_a_batch = frame.batch_t, frame.not_a_batch
 
 local M = {}
 
-local BIND = { auto = 0, copy = 1, zerocopy = 2 }
-local ATTACH = { auto = 0, native = 1, skb = 2 }
+local BIND = { auto = C.LXSK_BIND_AUTO, copy = C.LXSK_BIND_COPY, zerocopy = C.LXSK_BIND_ZEROCOPY }
+local ATTACH = { auto = C.LXSK_ATTACH_AUTO, native = C.LXSK_ATTACH_NATIVE, skb = C.LXSK_ATTACH_SKB }
+local MAX_RING = 2 ^ 24
+local MAX_MS = 2147483647
 
--- Ring sizes follow libxdp's defaults.
+-- Ring sizes follow libxdp's defaults.  The core checks the rules that
+-- depend on each other (powers of two, tx_budget against tx_size).
 M.schema = {
   ifname = { "string" },
-  queue = { "uint", 0 },
-  rx_size = { "uint", 2048, 1 },
-  tx_size = { "uint", 2048, 1 },
+  queue = { "int", 0, 0, 65535 },
+  rx_size = { "int", 2048, 1, MAX_RING },
+  tx_size = { "int", 2048, 1, MAX_RING },
   rx = { "bool", true },
   tx = { "bool", true },
   bind_mode = { "enum", "auto", BIND },
   attach_mode = { "enum", "auto", ATTACH },
   need_wakeup = { "bool", true },
   load_program = { "bool", true },
-  busy_poll_us = { "uint", 0 },
-  busy_poll_budget = { "uint", 0 },
+  busy_poll_us = { "int", 0, 0, 2147483647 },
+  busy_poll_budget = { "int", 0, 0, 65535 },
   prefer_busy_poll = { "bool", false },
-  tx_budget = { "uint", 0 },
-  batch_size = { "uint", 64, 1 },
+  tx_budget = { "int", 0, 0, MAX_RING },
+  batch_size = { "int", 64, 1, 65536 },
   auto_fill = { "bool", true },
   multi_buffer = { "bool", false },
 }
@@ -41,22 +50,18 @@ M.Socket = Socket
 local FillRing, CompRing, RxRing, TxRing = {}, {}, {}, {}
 FillRing.__index, CompRing.__index, RxRing.__index, TxRing.__index = FillRing, CompRing, RxRing, TxRing
 
-local RING_IDS = { fill = 0, comp = 1, rx = 2, tx = 3 }
+local RING_IDS = { fill = C.LXSK_RING_FILL, comp = C.LXSK_RING_COMP, rx = C.LXSK_RING_RX, tx = C.LXSK_RING_TX }
+local EVENTS = { ["in"] = C.LXSK_POLL_IN, out = C.LXSK_POLL_OUT, inout = C.LXSK_POLL_IN + C.LXSK_POLL_OUT }
 
-local function ring_state(s, which)
-  local st = ffi.new("struct lxsk_ring_state")
-  if C.lxsk_ring_state(s, RING_IDS[which], st) < 0 then raise(3) end
-  if st.present == 0 then return nil end
-  return { size = st.size, entries = st.entries, needs_wakeup = st.needs_wakeup ~= 0 }
-end
-
-function M.new(umem, cfg, level)
-  level = (level or 1) + 1
+-- Opens a socket on umem; returns it, or nil and a message.
+function M.open(umem, cfg)
   if type(umem) ~= "table" or getmetatable(umem) ~= require("xsk.umem").Umem then
-    error("xsk.socket: the first argument must be an xsk.umem", level)
+    return nil, "xsk.socket: the first argument must be an xsk.umem"
   end
-  local o = config.apply("xsk.socket", M.schema, cfg, level)
-  config.require("xsk.socket", o, "ifname", level)
+  local o, err = options("xsk.socket", M.schema, cfg)
+  if not o then return nil, err end
+  err = base.missing("xsk.socket", o, { "ifname" })
+  if err then return nil, err end
   local opts = ffi.new("struct lxsk_sock_opts")
   opts.ifname = o.ifname
   opts.queue = o.queue
@@ -72,9 +77,8 @@ function M.new(umem, cfg, level)
   opts.tx_budget = o.tx_budget
   opts.auto_fill = o.auto_fill and 1 or 0
   opts.multi_buffer = o.multi_buffer and 1 or 0
-  if umem.closed then error("xsk.socket: the UMEM is closed", level) end
   local s = C.lxsk_sock_new(umem.u, opts)
-  if s == nil then raise(level) end
+  if s == nil then return nil, core_error("xsk.socket") end
   ffi.gc(s, C.lxsk_sock_free)
   local self = setmetatable({
     s = s, umem = umem, ifname = o.ifname, queue = o.queue, batch_size = o.batch_size,
@@ -88,37 +92,64 @@ function M.new(umem, cfg, level)
   return self
 end
 
+-- xsk.socket(umem, cfg), the same as umem:socket(cfg).
+function M.new(umem, cfg)
+  local s, err = M.open(umem, cfg)
+  if not s then error(err, 2) end
+  return s
+end
+
+local function bad_ms(v) return bad_int(v, -1, MAX_MS) end
+
+local function bad_max(max)
+  if bad_int(max, 0, 4294967295) then return argerror("xsk.socket", "max", "a whole number from 0 up", max) end
+end
+
+local function ring_state(s, id)
+  local st = ffi.new("struct lxsk_ring_state")
+  if C.lxsk_ring_state(s, id, st) < 0 then return nil, core_error("xsk.socket") end
+  if st.present == 0 then return false end
+  return { size = st.size, entries = st.entries, needs_wakeup = st.needs_wakeup ~= 0 }
+end
+
 -- ---- batch API (hot path) ----
 
 -- Receives up to the batch's free room; waits up to timeout_ms (default 0:
 -- do not wait, -1: forever) when nothing is there.  Returns the count.
 function Socket:recv(b, timeout_ms)
-  local n = C.lxsk_recv(self.s, b, timeout_ms or 0)
-  if n < 0 then raise(2) end
+  if not istype(batch_t, b) then error(not_a_batch("xsk.socket: recv", b), 2) end
+  if timeout_ms == nil then timeout_ms = 0 end
+  if bad_ms(timeout_ms) then error(argerror("xsk.socket: recv", "timeout_ms", "-1 or more (ms)", timeout_ms), 2) end
+  local n = C.lxsk_recv(self.s, b, timeout_ms)
+  if n < 0 then error(core_error("xsk.socket"), 2) end
   return n
 end
 
 -- Sends the batch's frames; returns how many went.  Frames that did not fit
 -- stay in the batch (at its front) and still belong to the script.
 function Socket:send(b)
+  if not istype(batch_t, b) then error(not_a_batch("xsk.socket: send", b), 2) end
   local n = C.lxsk_send(self.s, b)
-  if n < 0 then raise(2) end
+  if n < 0 then error(core_error("xsk.socket"), 2) end
   return n
 end
 
 -- Sends received frames out of this socket without copying (both sockets on
 -- one UMEM); frames that do not fit are dropped.  The batch ends up empty.
 function Socket:forward(b)
+  if not istype(batch_t, b) then error(not_a_batch("xsk.socket: forward", b), 2) end
   local n = C.lxsk_forward(self.s, b)
-  if n < 0 then raise(2) end
+  if n < 0 then error(core_error("xsk.socket"), 2) end
   return n
 end
 
 -- Waits until the kernel has transmitted everything on the TX ring, up to
 -- timeout_ms (default 1000, -1: no limit); returns the frames still waiting.
 function Socket:flush(timeout_ms)
-  local n = C.lxsk_flush(self.s, timeout_ms or 1000)
-  if n < 0 then raise(2) end
+  if timeout_ms == nil then timeout_ms = 1000 end
+  if bad_ms(timeout_ms) then error(argerror("xsk.socket: flush", "timeout_ms", "-1 or more (ms)", timeout_ms), 2) end
+  local n = C.lxsk_flush(self.s, timeout_ms)
+  if n < 0 then error(core_error("xsk.socket"), 2) end
   return n
 end
 
@@ -132,18 +163,19 @@ end
 -- ---- socket-wide ----
 
 -- events: "in" (default), "out" or "inout".  Returns readable, writable.
-local EVENTS = { ["in"] = 1, out = 2, inout = 3 }
 function Socket:poll(timeout_ms, events)
   local ev = EVENTS[events or "in"]
-  if not ev then error("xsk: poll events must be \"in\", \"out\" or \"inout\"", 2) end
-  local r = C.lxsk_poll(self.s, ev, timeout_ms or 0)
-  if r < 0 then raise(2) end
+  if not ev then error(argerror("xsk.socket: poll", "events", '"in", "out" or "inout"', events), 2) end
+  if timeout_ms == nil then timeout_ms = 0 end
+  if bad_ms(timeout_ms) then error(argerror("xsk.socket: poll", "timeout_ms", "-1 or more (ms)", timeout_ms), 2) end
+  local r = C.lxsk_poll(self.s, ev, timeout_ms)
+  if r < 0 then error(core_error("xsk.socket"), 2) end
   return r % 2 == 1, r >= 2
 end
 
 function Socket:stats()
   local st = ffi.new("struct lxsk_stats")
-  if C.lxsk_sock_stats(self.s, st) < 0 then raise(2) end
+  if C.lxsk_sock_stats(self.s, st) < 0 then error(core_error("xsk.socket"), 2) end
   return {
     rx_dropped = tonumber(st.rx_dropped),
     rx_invalid_descs = tonumber(st.rx_invalid_descs),
@@ -156,33 +188,37 @@ end
 
 function Socket:zerocopy()
   local z = C.lxsk_sock_zerocopy(self.s)
-  if z < 0 then raise(2) end
+  if z < 0 then error(core_error("xsk.socket"), 2) end
   return z == 1
 end
 
 function Socket:fd()
   local fd = C.lxsk_sock_fd(self.s)
-  if fd < 0 then raise(2) end
+  if fd < 0 then error(core_error("xsk.socket"), 2) end
   return fd
 end
 
 function Socket:ifindex() return C.lxsk_sock_ifindex(self.s) end
 
+function Socket:is_closed() return C.lxsk_sock_fd(self.s) < 0 end
+
 -- Ring occupancy: { size, entries, needs_wakeup } for "fill", "comp", "rx",
 -- "tx"; nil for a ring the socket does not have.
 function Socket:ring_state(which)
-  if not RING_IDS[which] then error("xsk: no ring named " .. tostring(which), 2) end
-  return ring_state(self.s, which)
+  local id = RING_IDS[which]
+  if not id then error(argerror("xsk.socket: ring_state", "the ring", '"fill", "comp", "rx" or "tx"', which), 2) end
+  local st, err = ring_state(self.s, id)
+  if st == nil then error(err, 2) end
+  return st or nil
 end
 
+-- Closes the socket; the frames its rings held go back to the UMEM's pool.
 function Socket:close()
-  if self.closed then return end
-  self.closed = true
   C.lxsk_sock_close(self.s)
 end
 
 function Socket:__tostring()
-  return ("xsk.socket(%s queue %d%s)"):format(self.ifname, self.queue, self.closed and ", closed" or "")
+  return ("xsk.socket(%s queue %d%s)"):format(self.ifname, self.queue, self:is_closed() and ", closed" or "")
 end
 
 -- ---- rings ----
@@ -190,54 +226,97 @@ end
 -- All of the batch or none: returns the count produced, 0 when the ring has
 -- no room for all of it.  Produced frames leave the batch.
 function FillRing:produce(b)
+  if not istype(batch_t, b) then error(not_a_batch("xsk.socket: fill:produce", b), 2) end
   local n = C.lxsk_fill_produce(self.s, b)
-  if n < 0 then raise(2) end
+  if n < 0 then error(core_error("xsk.socket"), 2) end
   return n
 end
 function FillRing:needs_wakeup() return C.lxsk_fill_needs_wakeup(self.s) ~= 0 end
--- The fill ring is woken by polling for input.
-function FillRing:wakeup(timeout_ms) return self.sock:poll(timeout_ms or 0, "in") end
-function FillRing:state() return ring_state(self.s, "fill") end
+-- The fill ring is woken by polling for input; returns whether a packet waits.
+function FillRing:wakeup(timeout_ms)
+  if timeout_ms == nil then timeout_ms = 0 end
+  if bad_ms(timeout_ms) then
+    error(argerror("xsk.socket: fill:wakeup", "timeout_ms", "-1 or more (ms)", timeout_ms), 2)
+  end
+  local r = C.lxsk_poll(self.s, C.LXSK_POLL_IN, timeout_ms)
+  if r < 0 then error(core_error("xsk.socket"), 2) end
+  return r % 2 == 1
+end
+function FillRing:state()
+  local st, err = ring_state(self.s, C.LXSK_RING_FILL)
+  if st == nil then error(err, 2) end
+  return st or nil
+end
 
 function CompRing:consume(b, max)
-  local n = C.lxsk_comp_consume(self.s, b, max or b.cap)
-  if n < 0 then raise(2) end
+  if not istype(batch_t, b) then error(not_a_batch("xsk.socket: comp:consume", b), 2) end
+  if max == nil then max = b.cap end
+  local bad = bad_max(max)
+  if bad then error(bad, 2) end
+  local n = C.lxsk_comp_consume(self.s, b, max)
+  if n < 0 then error(core_error("xsk.socket"), 2) end
   return n
 end
-function CompRing:state() return ring_state(self.s, "comp") end
+function CompRing:state()
+  local st, err = ring_state(self.s, C.LXSK_RING_COMP)
+  if st == nil then error(err, 2) end
+  return st or nil
+end
 
 function RxRing:consume(b, max)
-  local n = C.lxsk_rx_consume(self.s, b, max or b.cap)
-  if n < 0 then raise(2) end
+  if not istype(batch_t, b) then error(not_a_batch("xsk.socket: rx:consume", b), 2) end
+  if max == nil then max = b.cap end
+  local bad = bad_max(max)
+  if bad then error(bad, 2) end
+  local n = C.lxsk_rx_consume(self.s, b, max)
+  if n < 0 then error(core_error("xsk.socket"), 2) end
   return n
 end
 -- Waits up to timeout_ms for packets, then consumes them.
 function RxRing:poll_and_consume(b, timeout_ms, max)
-  local n = C.lxsk_rx_consume(self.s, b, max or b.cap)
+  if not istype(batch_t, b) then error(not_a_batch("xsk.socket: rx:poll_and_consume", b), 2) end
+  if max == nil then max = b.cap end
+  if timeout_ms == nil then timeout_ms = 0 end
+  local bad = bad_max(max)
+    or (bad_ms(timeout_ms) and argerror("xsk.socket", "timeout_ms", "-1 or more (ms)", timeout_ms))
+  if bad then error(bad, 2) end
+  local n = C.lxsk_rx_consume(self.s, b, max)
   if n == 0 then
-    if C.lxsk_poll(self.s, 1, timeout_ms or 0) < 0 then raise(2) end
-    n = C.lxsk_rx_consume(self.s, b, max or b.cap)
+    if C.lxsk_poll(self.s, C.LXSK_POLL_IN, timeout_ms) < 0 then error(core_error("xsk.socket"), 2) end
+    n = C.lxsk_rx_consume(self.s, b, max)
   end
-  if n < 0 then raise(2) end
+  if n < 0 then error(core_error("xsk.socket"), 2) end
   return n
 end
-function RxRing:state() return ring_state(self.s, "rx") end
+function RxRing:state()
+  local st, err = ring_state(self.s, C.LXSK_RING_RX)
+  if st == nil then error(err, 2) end
+  return st or nil
+end
 
 function TxRing:produce(b)
+  if not istype(batch_t, b) then error(not_a_batch("xsk.socket: tx:produce", b), 2) end
   local n = C.lxsk_tx_produce(self.s, b)
-  if n < 0 then raise(2) end
+  if n < 0 then error(core_error("xsk.socket"), 2) end
   return n
 end
 function TxRing:needs_wakeup() return C.lxsk_tx_needs_wakeup(self.s) ~= 0 end
 function TxRing:wakeup()
-  if C.lxsk_kick_tx(self.s) < 0 then raise(2) end
+  if C.lxsk_kick_tx(self.s) < 0 then error(core_error("xsk.socket"), 2) end
 end
 function TxRing:produce_and_wakeup(b)
+  if not istype(batch_t, b) then error(not_a_batch("xsk.socket: tx:produce_and_wakeup", b), 2) end
   local n = C.lxsk_tx_produce(self.s, b)
-  if n < 0 then raise(2) end
-  if n > 0 and C.lxsk_tx_needs_wakeup(self.s) ~= 0 and C.lxsk_kick_tx(self.s) < 0 then raise(2) end
+  if n < 0 then error(core_error("xsk.socket"), 2) end
+  if n > 0 and C.lxsk_tx_needs_wakeup(self.s) ~= 0 and C.lxsk_kick_tx(self.s) < 0 then
+    error(core_error("xsk.socket"), 2)
+  end
   return n
 end
-function TxRing:state() return ring_state(self.s, "tx") end
+function TxRing:state()
+  local st, err = ring_state(self.s, C.LXSK_RING_TX)
+  if st == nil then error(err, 2) end
+  return st or nil
+end
 
 return M

@@ -6,7 +6,7 @@
 --       src_ip = "10.0.0.1", dst_ip = "10.0.0.2", src_port = 1234, dst_port = 5678,
 --       payload = "hello", size = 64 }
 --   t:set_u32(0, seq)                  -- a sequence number at payload offset 0
---   local n = t:stamp(frame.data, frame.cap)
+--   t:fill_batch(b)                    -- into every frame of a batch
 --
 -- Keys: src_mac, dst_mac, src_ip, dst_ip (both IPv4 or both IPv6), src_port,
 -- dst_port are required; payload (string, zero-padded up to size), size
@@ -17,10 +17,14 @@ local ffi = require "ffi"
 local bit = require "bit"
 local C = require "xsk.cdef"
 local headers = require "xsk.headers"
+local base = require "xsk.base"
+local frame = require "xsk.frame"
 
 local band, rshift = bit.band, bit.rshift
 local ntohs, ntohl = headers.ntohs, headers.ntohl
-local cast, copy = ffi.cast, ffi.copy
+local cast, copy, istype = ffi.cast, ffi.copy, ffi.istype
+local type, tostring, tonumber, error = type, tostring, tonumber, error
+local bad_int, batch_t = base.bad_int, frame.batch_t
 local update16, update32, update_bytes = C.lxsk_csum_update16, C.lxsk_csum_update32, C.lxsk_csum_update
 
 local M = {}
@@ -145,24 +149,29 @@ end
 
 -- ---- per packet ----
 
--- Copy the frame to dst (cap bytes of room); returns its length.
+-- Copy the frame to dst, a pointer with cap bytes of room; returns its
+-- length.  A raw write, checked only against the cap given: for frames of a
+-- batch, fill_batch checks each frame against the UMEM itself.
 function Template:stamp(dst, cap)
   local n = self.len
-  if cap < n then error("template:stamp: frame of " .. n .. " bytes, room for " .. cap, 2) end
+  if type(cap) ~= "number" or cap < n then
+    error(("xsk.template: stamp: the frame is %d bytes, the room given is %s"):format(n, tostring(cap)), 2)
+  end
   copy(dst, self.buf, n)
   return n
 end
 
--- Stamp into the first n frames of a batch (struct lxsk_batch), setting
--- their lengths; n defaults to b.n.
-function Template:fill_batch(b, n)
-  local len, buf = self.len, self.buf
-  for i = 0, (n or b.n) - 1 do
-    local f = b.f[i]
-    if f.cap < len then error("template:fill_batch: frame too small", 2) end
-    copy(f.data, buf, len)
-    f.len = len
+-- Stamp into n frames of a batch from frame first (defaults: all b.n frames
+-- from 0), setting their lengths.  Each must be the script's, with room.
+function Template:fill_batch(b, n, first)
+  if not istype(batch_t, b) then error(frame.not_a_batch("xsk.template: fill_batch", b), 2) end
+  first = first or 0
+  n = n or b.n - first
+  if bad_int(first, 0, b.n) or bad_int(n, 0, b.n - first) then
+    error(("xsk.template: fill_batch: frames %s to %s are not within the batch's %d frames")
+      :format(tostring(first), tostring(first + (tonumber(n) or 0) - 1), b.n), 2)
   end
+  if C.lxsk_batch_fill(b, first, n, self.buf, self.len) < 0 then error(base.core_error("xsk.template"), 2) end
 end
 
 -- The frame itself, to read or to change by hand (then call :refresh()).

@@ -1,45 +1,51 @@
--- UMEM objects: packet memory shared with the kernel, and its frame pool.
+-- xsk.umem: packet memory shared with the kernel, its frames and batches.
+--
+-- The Lua object owns one C handle (struct lxsk_umem).  Its memory stays
+-- mapped while the object, any of its batches or any of its sockets lives;
+-- close() closes its sockets and empties its batches, and what a script still
+-- points at afterwards is an inert mapping that nothing else uses.
 local ffi = require "ffi"
 local C = require "xsk.cdef"
-local config = require "xsk.config"
-local errors = require "xsk.errors"
+local base = require "xsk.base"
 local frame = require "xsk.frame"
 
 local setmetatable, tonumber, error = setmetatable, tonumber, error
-local raise = errors.raise
+local istype = ffi.istype
+local bad_int, argerror, core_error, options = base.bad_int, base.argerror, base.core_error, base.options
+local batch_t, not_a_batch = frame.batch_t, frame.not_a_batch
 
 local M = {}
 
--- Defaults follow libxdp's (xsk.h); frame_count has none there.
+local MAX_COUNT = 2 ^ 24
+
+-- Defaults follow libxdp's (xsk.h); frame_count has none there.  The core
+-- checks the rules that depend on each other (powers of two, headroom).
 M.schema = {
-  frame_count = { "uint", 4096, 1 },
-  frame_size = { "uint", 4096, 1 },
-  frame_headroom = { "uint", 0 },
-  fill_size = { "uint", 2048, 1 },
-  comp_size = { "uint", 2048, 1 },
+  frame_count = { "int", 4096, 1, MAX_COUNT },
+  frame_size = { "int", 4096, 2048, 65536 },
+  frame_headroom = { "int", 0, 0, 65536 },
+  fill_size = { "int", 2048, 1, MAX_COUNT },
+  comp_size = { "int", 2048, 1, MAX_COUNT },
   hugepages = { "bool", false },
 }
 
-local OWNERS = { [0] = "pool", "fill", "user", "tx" }
+local OWNERS = {
+  [C.LXSK_OWN_POOL] = "pool", [C.LXSK_OWN_FILL] = "fill", [C.LXSK_OWN_USER] = "user", [C.LXSK_OWN_TX] = "tx",
+}
 
 local Umem = {}
 Umem.__index = Umem
 M.Umem = Umem
 
-function M.new(cfg, level)
-  level = (level or 1) + 1
-  local o = config.apply("xsk.umem", M.schema, cfg, level)
-  local opts = ffi.new("struct lxsk_umem_opts", {
-    o.frame_count, o.frame_size, o.frame_headroom, o.fill_size, o.comp_size, o.hugepages and 1 or 0,
-  })
-  local u = C.lxsk_umem_new(opts)
-  if u == nil then raise(level) end
+local info = ffi.new("struct lxsk_umem_info")
+
+local function wrap(u)
   ffi.gc(u, C.lxsk_umem_free)
-  local info = ffi.new("struct lxsk_umem_info")
   C.lxsk_umem_get_info(u, info)
-  return setmetatable({
+  local self = setmetatable({
     u = u,
     id = info.id,
+    part = info.part,
     area = info.area,
     size = tonumber(info.size),
     frame_count = info.frame_count,
@@ -47,20 +53,45 @@ function M.new(cfg, level)
     frame_headroom = info.frame_headroom,
     data_offset = info.data_offset,
     max_packet = info.frame_size - info.data_offset,
-    batches = setmetatable({}, { __mode = "k" }),
-    sockets = setmetatable({}, { __mode = "v" }), -- closed with the UMEM, collected freely
+    sockets = setmetatable({}, { __mode = "v" }),
   }, Umem)
+  frame.register(self)
+  return self
+end
+
+-- xsk.umem{ frame_count, frame_size, frame_headroom, fill_size, comp_size, hugepages }
+function M.new(cfg)
+  local o, err = options("xsk.umem", M.schema, cfg)
+  if not o then error(err, 2) end
+  local opts = ffi.new("struct lxsk_umem_opts", {
+    o.frame_count, o.frame_size, o.frame_headroom, o.fill_size, o.comp_size, o.hugepages and 1 or 0,
+  })
+  local u = C.lxsk_umem_new(opts)
+  if u == nil then error(core_error("xsk.umem"), 2) end
+  return wrap(u)
+end
+
+-- A second handle on the same UMEM with a partition of its own, taking n of
+-- this handle's free frames: what a worker uses.
+function Umem:share(n)
+  local want = bad_int(n, 0, MAX_COUNT)
+  if want then error(argerror("xsk.umem: share", "n", want, n), 2) end
+  local u = C.lxsk_umem_share(self.u, n)
+  if u == nil then error(core_error("xsk.umem"), 2) end
+  return wrap(u)
 end
 
 function Umem:socket(cfg)
-  return require("xsk.socket").new(self, cfg, 2)
+  local s, err = require("xsk.socket").open(self, cfg)
+  if not s then error(err, 2) end
+  return s
 end
 
--- A batch of up to n frames (default 64).  Closing the UMEM empties it, so a
--- loop over a batch never touches unmapped memory.
+-- A batch of up to n frames (default 64).  It keeps the UMEM alive; closing
+-- the UMEM empties it.
 function Umem:batch(n)
-  local b = frame.batch(n or 64)
-  self.batches[b] = true
+  local b, err = frame.new_batch(self, n or 64)
+  if not b then error(err, 2) end
   return b
 end
 
@@ -68,55 +99,66 @@ end
 -- returns how many.  Each frame has room for max_packet bytes and length len
 -- (default 0), ready to be written in place.
 function Umem:alloc(b, n, len)
-  local got = C.lxsk_alloc(self.u, b, n or b.cap, len or 0)
-  if got < 0 then raise(2) end
+  if not istype(batch_t, b) then error(not_a_batch("xsk.umem: alloc", b), 2) end
+  if n == nil then n = b.cap end
+  if len == nil then len = 0 end
+  if bad_int(n, 0, 4294967295) then error(argerror("xsk.umem: alloc", "n", "a whole number from 0 up", n), 2) end
+  local want = bad_int(len, 0, self.max_packet)
+  if want then error(argerror("xsk.umem: alloc", "len", want, len), 2) end
+  local got = C.lxsk_alloc(self.u, b, n, len)
+  if got < 0 then error(core_error("xsk.umem"), 2) end
   return got
 end
 
 -- Gives every frame of the batch back; the batch is empty afterwards.
 function Umem:release(b)
+  if not istype(batch_t, b) then error(not_a_batch("xsk.umem: release", b), 2) end
   local n = C.lxsk_release(self.u, b)
-  if n < 0 then raise(2) end
+  if n < 0 then error(core_error("xsk.umem"), 2) end
   return n
 end
 
 -- Who holds the frame at a UMEM address: "pool", "fill", "user" or "tx".
 function Umem:owner(addr)
+  addr = tonumber(addr) -- a frame's addr is a uint64_t cdata
+  local want = bad_int(addr, 0, self.size - 1)
+  if want then error(argerror("xsk.umem: owner", "addr", want, addr), 2) end
   local o = C.lxsk_umem_owner(self.u, addr)
-  if o < 0 then raise(2) end
+  if o < 0 then error(core_error("xsk.umem"), 2) end
   return OWNERS[o]
 end
 
 function Umem:free_frames()
-  local info = ffi.new("struct lxsk_umem_info")
   C.lxsk_umem_get_info(self.u, info)
   return info.pool_count
 end
 
--- The user headroom of a frame: a pointer to the start of its chunk, and the
--- headroom's size.  Computed from the chunk base, not from addr - headroom.
+function Umem:is_closed()
+  C.lxsk_umem_get_info(self.u, info)
+  return info.closed ~= 0
+end
+
+-- The user headroom of a frame the script holds: a pointer to the start of
+-- its chunk, and the headroom's size.  From the chunk base, not addr - headroom.
 function Umem:headroom(f)
+  if not istype("struct lxsk_frame", f) then error(argerror("xsk.umem: headroom", "f", "a frame", f), 2) end
   if f.umem_id ~= self.id then
-    error(("xsk: frame (addr 0x%x) belongs to another UMEM"):format(tonumber(f.addr)), 2)
+    error(("xsk.umem: headroom: the frame (addr 0x%x) belongs to another UMEM"):format(tonumber(f.addr)), 2)
   end
-  if self.closed then error("xsk: umem is closed", 2) end
+  if C.lxsk_frame_room(self.u, f) < 0 then error(core_error("xsk.umem"), 2) end
   local chunk = f.addr - f.addr % self.frame_size
   return self.area + chunk, self.frame_headroom
 end
 
--- Closes the UMEM and every socket on it.  Safe to call twice; the GC does it
--- for UMEMs never closed.
+-- Closes the handle and every socket made through it, and empties its
+-- batches.  Safe to call twice; the GC does it for UMEMs never closed.
 function Umem:close()
-  if self.closed then return end
-  self.closed = true
-  for _, s in pairs(self.sockets) do s:close() end
-  for b in pairs(self.batches) do b.n = 0; b.cap = 0 end
   C.lxsk_umem_close(self.u)
 end
 
 function Umem:__tostring()
   return ("xsk.umem(%d frames of %d bytes%s)"):format(self.frame_count, self.frame_size,
-    self.closed and ", closed" or "")
+    self:is_closed() and ", closed" or "")
 end
 
 return M

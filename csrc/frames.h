@@ -1,0 +1,260 @@
+/* Layer 1 of the core: frames.  Who holds each frame of a UMEM, the pools of
+ * free frames, batches, and every reason a frame is refused.  Nothing here
+ * knows about rings or sockets; the layers above hand frames over only
+ * through these primitives.
+ *
+ * Each frame has one owner byte: bits 0-1 say who holds it (enum lxsk_owner),
+ * bits 2-7 a tag.  For LXSK_OWN_POOL and LXSK_OWN_USER the tag is the
+ * partition (the script, or the worker, whose pool or batches hold it); for
+ * LXSK_OWN_FILL and LXSK_OWN_TX it is the ring pair (the fill and completion
+ * rings of one interface queue) whose rings hold it.  A hand-over compares
+ * the whole byte with the one it expects, so a frame of another partition,
+ * another pair or the kernel is refused by a single compare.
+ *
+ * The C side never trusts what Lua can write: a batch's real capacity lives
+ * in a head in front of it that Lua cannot reach through its fields, and a
+ * frame's bounds come from its address and the UMEM's geometry, never from
+ * the frame's own data or cap fields. */
+#ifndef LXSK_FRAMES_H
+#define LXSK_FRAMES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lxsk.h"
+#include "uapi.h"
+
+#define LXSK_OWN_MASK 0x3u
+#define LXSK_TAG_SHIFT 2
+#define LXSK_MAX_TAGS 63 /* tags 0..62 */
+
+static inline uint8_t lxsk_owner_byte(unsigned owner, unsigned tag)
+{
+	return (uint8_t)(owner | (tag << LXSK_TAG_SHIFT));
+}
+
+/* The geometry and owner bytes of one UMEM.  Small and read-only once made:
+ * per-packet loops copy it into a local, because every store to an owner
+ * byte (a char) may alias anything and would make the compiler reload each
+ * field after it. */
+struct frames {
+	uint8_t *state; /* one owner byte a frame */
+	uint8_t *area;
+	uint64_t size;
+	uint64_t chunk_mask; /* ~(frame_size - 1) */
+	uint32_t frame_size;
+	uint32_t shift; /* log2(frame_size) */
+	uint32_t count;
+	uint32_t data_offset; /* XDP_PACKET_HEADROOM + user headroom */
+	uint32_t id;          /* the UMEM's id, stamped into every frame handed out */
+};
+
+/* One partition's free frames: a stack of chunk addresses. */
+struct pool {
+	uint64_t *stack;
+	uint32_t count;
+	uint32_t cap;
+	uint8_t tag; /* the partition */
+};
+
+/* In front of every batch, where Lua's fields do not reach: what the batch
+ * really is. */
+struct batch_head {
+	uint64_t magic;
+	uint32_t cap;
+	uint32_t pad;
+	const struct frames *frames; /* whose frames it may hold */
+	struct pool *pool;            /* the partition it belongs to */
+	void *holder;                 /* for the layer that made it */
+	struct batch_head *prev, *next;
+};
+
+#define LXSK_BATCH_MAGIC 0x6c78736b62617463ull /* "lxskbatc" */
+
+static inline struct batch_head *batch_head_of(const struct lxsk_batch *b)
+{
+	return (struct batch_head *)((char *)b - sizeof(struct batch_head));
+}
+
+static inline struct lxsk_batch *batch_of(struct batch_head *h)
+{
+	return (struct lxsk_batch *)(h + 1);
+}
+
+struct batch_head *frames_batch_refusal(const struct lxsk_batch *b, const char *what)
+	__attribute__((cold, noinline));
+
+/* The batch's head, or NULL (with a message) when b is not a batch made by
+ * frames_batch_new or its count is past its real capacity. */
+static inline struct batch_head *frames_batch(const struct lxsk_batch *b, const char *what)
+{
+	struct batch_head *h;
+
+	if (__builtin_expect(!b, 0))
+		return frames_batch_refusal(b, what);
+	h = batch_head_of(b);
+	if (__builtin_expect(h->magic != LXSK_BATCH_MAGIC || b->n > h->cap, 0))
+		return frames_batch_refusal(b, what);
+	return h;
+}
+
+struct lxsk_batch *frames_batch_new(const struct frames *fr, struct pool *pool, uint32_t cap, void *holder);
+void frames_batch_free(struct lxsk_batch *b);
+
+static inline uint8_t *frame_state(const struct frames *m, uint64_t addr)
+{
+	return &m->state[addr >> m->shift];
+}
+
+/* Bytes from addr to the end of its frame. */
+static inline uint32_t frame_room(const struct frames *m, uint64_t addr)
+{
+	return m->frame_size - (uint32_t)(addr & ~m->chunk_mask);
+}
+
+static inline void frame_fill(const struct frames *m, struct lxsk_frame *f, uint64_t addr, uint32_t len,
+			      uint32_t options)
+{
+	f->data = m->area + addr;
+	f->addr = addr;
+	f->len = len;
+	f->options = options;
+	f->umem_id = m->id;
+	f->cap = frame_room(m, addr);
+}
+
+/* What a hand-over from the script demands of each frame: its owner byte,
+ * the least length (1 for TX, where the kernel refuses empty descriptors; 0
+ * otherwise) and the option bits it must not have. */
+struct claim_rule {
+	uint8_t owner;
+	uint32_t min_len;
+	uint32_t bad_options;
+};
+
+/* Whether the script may hand frame f over under rule r.  The send loop runs
+ * this for every packet, so the tests are combined without branches, except
+ * the one that keeps the owner byte load inside the array. */
+static inline bool frame_claimable(const struct frames *m, const struct lxsk_frame *f, struct claim_rule r)
+{
+	uint64_t addr = f->addr;
+	uint32_t room = m->frame_size - (uint32_t)(addr & ~m->chunk_mask);
+	unsigned wrong;
+
+	if (addr >= m->size)
+		return false;
+	wrong = (f->umem_id ^ m->id) | (f->options & r.bad_options) | (*frame_state(m, addr) ^ r.owner) |
+		((f->len - r.min_len) > room - r.min_len);
+	return !wrong;
+}
+
+/* Where claimed frames go, one per frame as it is claimed. */
+enum claim_sink { SINK_NONE, SINK_DESC, SINK_ADDR, SINK_POOL };
+
+/* The one claim transaction: moves frames f[0..n) from the script to owner
+ * byte `to`, each checked by rule r and written to the sink (descriptors,
+ * bare chunk addresses or a pool's stack) as it passes.  Marks as it goes, so
+ * a frame listed twice is refused at its second place.  All or nothing: on
+ * the first refusal every mark is undone and its index returned; n when all
+ * passed.  The sink kind is a constant at every call, so each call site
+ * compiles to a loop of its own. */
+static inline __attribute__((always_inline)) uint32_t frames_claim(const struct frames *fr,
+								   const struct lxsk_frame *f, uint32_t n,
+								   struct claim_rule r, uint8_t to,
+								   enum claim_sink kind, void *sink)
+{
+	const struct frames m = *fr;
+	struct xdp_desc *d = sink;
+	uint64_t *a = sink;
+	struct pool *p = sink;
+	uint64_t *stack = kind == SINK_POOL ? p->stack + p->count : NULL;
+
+	for (uint32_t i = 0; i < n; i++) {
+		if (__builtin_expect(!frame_claimable(&m, &f[i], r), 0)) {
+			for (uint32_t j = 0; j < i; j++)
+				*frame_state(&m, f[j].addr) = r.owner;
+			return i;
+		}
+		*frame_state(&m, f[i].addr) = to;
+		switch (kind) {
+		case SINK_DESC:
+			d[i].addr = f[i].addr;
+			d[i].len = f[i].len;
+			d[i].options = f[i].options;
+			break;
+		case SINK_ADDR: a[i] = f[i].addr & m.chunk_mask; break;
+		case SINK_POOL: stack[i] = f[i].addr & m.chunk_mask; break;
+		case SINK_NONE: break;
+		}
+	}
+	if (kind == SINK_POOL)
+		p->count += n;
+	return n;
+}
+
+/* Undoes a claim of f[0..n) that succeeded: the frames are the script's
+ * (owner byte `owner`) again. */
+static inline void frames_unclaim(const struct frames *fr, const struct lxsk_frame *f, uint32_t n, uint8_t owner)
+{
+	for (uint32_t i = 0; i < n; i++)
+		*frame_state(fr, f[i].addr) = owner;
+}
+
+/* A frame coming back from the kernel: its owner byte if the frame at addr
+ * is held as `from`, else NULL.  The kernel only returns what it was given;
+ * an address it was not given is skipped rather than handed out twice. */
+static inline uint8_t *frame_from_kernel(const struct frames *m, uint64_t addr, uint8_t from)
+{
+	uint8_t *st;
+
+	if (addr >= m->size)
+		return NULL;
+	st = frame_state(m, addr);
+	return *st == from ? st : NULL;
+}
+
+static inline void pool_put(struct pool *p, const struct frames *m, uint64_t addr)
+{
+	uint64_t chunk = addr & m->chunk_mask;
+
+	*frame_state(m, chunk) = lxsk_owner_byte(LXSK_OWN_POOL, p->tag);
+	p->stack[p->count++] = chunk;
+}
+
+/* Geometry and owner bytes for count frames of frame_size bytes at area. */
+int frames_init(struct frames *fr, uint8_t *area, uint32_t count, uint32_t frame_size, uint32_t data_offset,
+		uint32_t id);
+void frames_fini(struct frames *fr);
+
+/* A pool with room for every frame of the UMEM (frames move between the
+ * pools of partitions), empty, or with every frame when `all`. */
+int pool_init(struct pool *p, const struct frames *fr, uint8_t tag, bool all);
+void pool_fini(struct pool *p);
+
+/* Moves up to n frames from the pool to the end of the batch, each with
+ * length len, as the partition's script's; returns how many. */
+uint32_t pool_alloc(const struct frames *fr, struct pool *p, struct lxsk_batch *b, uint32_t n, uint32_t len);
+
+/* Moves up to n frames from one partition's pool to another's. */
+uint32_t pool_move(const struct frames *fr, struct pool *from, struct pool *to, uint32_t n);
+
+/* Every frame whose owner byte is a or b goes to the pool (a ring pair that
+ * lost its last socket: what its rings held cannot come back through them). */
+uint32_t frames_reclaim(const struct frames *fr, uint8_t a, uint8_t b, struct pool *p);
+
+/* Why frame b->f[i] failed rule r, as the error (lxsk_fail) to return;
+ * `what` names the call and where ("send on veth0 queue 0"). */
+int frames_refusal(const struct frames *fr, const struct lxsk_batch *b, uint32_t i, struct claim_rule r,
+		   const char *what) __attribute__((cold, noinline));
+
+/* Who holds a frame, in words, for messages. */
+const char *frames_owner_name(uint8_t owner_byte, uint8_t my_tag);
+
+/* b:push(f) and b:remove(i): the frame fields are read-only to Lua, so
+ * descriptors move inside batches only through these. */
+int frames_batch_push(struct lxsk_batch *b, const struct lxsk_frame *f);
+int frames_batch_remove(struct lxsk_batch *b, uint32_t i);
+/* Drops the first k frames of the batch, moving the rest to its front. */
+void frames_batch_shift(struct lxsk_batch *b, uint32_t k);
+
+#endif
