@@ -184,6 +184,7 @@ local function udp_fix(udp, c)
 end
 
 function Template:set_src_port(port)
+  if bad_int(port, 0, 65535) then error(base.argerror("xsk.template: set_src_port", "port", "0 to 65535", port), 2) end
   local u = self.udp
   local old = ntohs(u.source)
   u.source = ntohs(port)
@@ -191,10 +192,21 @@ function Template:set_src_port(port)
 end
 
 function Template:set_dst_port(port)
+  if bad_int(port, 0, 65535) then error(base.argerror("xsk.template: set_dst_port", "port", "0 to 65535", port), 2) end
   local u = self.udp
   local old = ntohs(u.dest)
   u.dest = ntohs(port)
   udp_fix(u, update16(ntohs(u.check), old, port))
+end
+
+-- nil, or why addr cannot be this template's address.
+local function bad_addr(self, addr)
+  if type(addr) == "string" then return nil end
+  if self.v6 then
+    if type(addr) ~= "cdata" then return "an IPv6 address string or a pointer to 16 bytes" end
+  elseif bad_int(addr, 0, 4294967295) then
+    return "an IPv4 address string or a number from 0 to 4294967295"
+  end
 end
 
 local function set_addr(self, addr, field, off6)
@@ -215,15 +227,26 @@ local function set_addr(self, addr, field, off6)
 end
 
 -- IPv4: a host-order number or "a.b.c.d"; IPv6: a string or 16 bytes.
-function Template:set_src_ip(addr) set_addr(self, addr, "saddr", 8) end
-function Template:set_dst_ip(addr) set_addr(self, addr, "daddr", 24) end
+function Template:set_src_ip(addr)
+  local want = bad_addr(self, addr)
+  if want then error(base.argerror("xsk.template: set_src_ip", "the address", want, addr), 2) end
+  set_addr(self, addr, "saddr", 8)
+end
+function Template:set_dst_ip(addr)
+  local want = bad_addr(self, addr)
+  if want then error(base.argerror("xsk.template: set_dst_ip", "the address", want, addr), 2) end
+  set_addr(self, addr, "daddr", 24)
+end
 
 -- A big-endian 32-bit value at payload offset off (any alignment).
 function Template:set_u32(off, v)
-  local pos = self.payload_off + off
-  if off < 0 or pos + 4 > self.len then
-    error("template:set_u32: offset " .. off .. " outside the payload", 2)
+  if bad_int(off, 0, self.len) or self.payload_off + off + 4 > self.len then
+    error(("xsk.template: set_u32: offset %s is outside the payload"):format(tostring(off)), 2)
   end
+  if bad_int(v, 0, 4294967295) then
+    error(base.argerror("xsk.template: set_u32", "the value", "0 to 4294967295", v), 2)
+  end
+  local pos = self.payload_off + off
   local p, old = self.buf + pos, self.old
   old[0], old[1], old[2], old[3] = p[0], p[1], p[2], p[3]
   p[0], p[1], p[2], p[3] = band(rshift(v, 24), 255), band(rshift(v, 16), 255), band(rshift(v, 8), 255), band(v, 255)
@@ -235,8 +258,8 @@ Template.set_seq = Template.set_u32
 -- A new total frame length: IP and UDP lengths and both checksums follow.
 -- Grows into zeros up to max_size.
 function Template:set_length(n)
-  if n < self.hdr_len or n > self.cap then
-    error(("template:set_length: %d outside %d..%d"):format(n, self.hdr_len, self.cap), 2)
+  if bad_int(n, self.hdr_len, self.cap) then
+    error(base.argerror("xsk.template: set_length", "the length", ("%d to %d"):format(self.hdr_len, self.cap), n), 2)
   end
   self.len = n
   C.lxsk_udp_frame_fix(self.buf, n)
@@ -245,7 +268,7 @@ end
 -- After changing the frame by hand: recompute lengths and checksums.
 function Template:refresh()
   local r = C.lxsk_udp_frame_fix(self.buf, self.len)
-  if r < 0 then error("template:refresh: the frame is no longer UDP over IP (" .. r .. ")", 2) end
+  if r < 0 then error("xsk.template: refresh: the frame is no longer UDP over IP (" .. r .. ")", 2) end
 end
 
 function Template:set_src_mac(mac) headers.mac_pton(mac, self.buf + 6) end
