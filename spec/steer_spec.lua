@@ -445,7 +445,7 @@ describe("xsk.steer parsing", function()
   local function u16(n) return char(bit.rshift(n, 8), bit.band(n, 255)) end
   local function addr(s)
     local buf = ffi.new("uint8_t[16]")
-    local fam = require("xsk.cdef").lxsk_prog_parse_addr(s, buf)
+    local fam = require("xsk.cdef").lxsk_addr_parse(s, buf)
     return ffi.string(buf, fam == 4 and 4 or 16)
   end
   local MACS = "\2\0\0\0\0\1" .. "\2\0\0\0\0\2"

@@ -157,7 +157,7 @@ end
 local function ifindex_of(ifname, level)
   if type(ifname) == "number" then return ifname end
   if type(ifname) ~= "string" then error("xsk.detach: expects an interface name", level + 1) end
-  local idx = C.lxsk_prog_ifindex_of(ifname)
+  local idx = C.lxsk_if_index(ifname)
   if idx < 0 then raise(level + 1) end
   return idx
 end
@@ -167,7 +167,7 @@ end
 -- default program.  Returns how many programs were detached.
 function M.detach(ifname, ours_only)
   local idx = ifindex_of(ifname, 2)
-  local n = ours_only and C.lxsk_prog_detach_ours(idx) or C.lxsk_prog_detach_all(idx)
+  local n = ours_only and C.lxsk_detach_ours(idx) or C.lxsk_detach_all(idx)
   if n < 0 then raise(2) end
   return n
 end

@@ -94,7 +94,7 @@ local function parse_prefix(key, s, level)
     addr = s
   end
   local bytes = ffi.new("uint8_t[16]")
-  local fam = C.lxsk_prog_parse_addr(addr, bytes)
+  local fam = C.lxsk_addr_parse(addr, bytes)
   if fam < 0 then bad(("rule key %s: %q is not an IPv4 or IPv6 address or prefix"):format(key, s), level + 1) end
   local max = fam == 4 and 32 or 128
   len = len and tonumber(len) or max
@@ -189,7 +189,7 @@ end
 
 local function format_addr(fam, words, len)
   local buf = ffi.new("char[64]")
-  if C.lxsk_prog_format_addr(fam, ffi.cast("const uint8_t *", words), buf, 64) < 0 then return "?" end
+  if C.lxsk_addr_format(fam, ffi.cast("const uint8_t *", words), buf, 64) < 0 then return "?" end
   return ("%s/%d"):format(ffi.string(buf), len)
 end
 
@@ -226,7 +226,7 @@ end
 function Steer:add_rule(t)
   check_open(self, 2)
   local r = M.encode(t, 2)
-  local id = C.lxsk_prog_rule_add(self.p, r)
+  local id = C.lxsk_steer_rule_add(self.p, r)
   if id < 0 then raise(2) end
   return id
 end
@@ -234,7 +234,7 @@ end
 function Steer:remove_rule(id)
   check_open(self, 2)
   check_id(id, 2)
-  if C.lxsk_prog_rule_remove(self.p, id) < 0 then raise(2) end
+  if C.lxsk_steer_rule_remove(self.p, id) < 0 then raise(2) end
 end
 
 -- The rule with this id, as a table, or nil.
@@ -242,7 +242,7 @@ function Steer:rule(id)
   check_open(self, 2)
   check_id(id, 2)
   local r = ffi.new("struct lxsk_rule")
-  local rc = C.lxsk_prog_rule_get(self.p, id, r)
+  local rc = C.lxsk_steer_rule_get(self.p, id, r)
   if rc < 0 then raise(2) end
   if rc == 0 then return nil end
   return M.decode(r, id)
@@ -254,7 +254,7 @@ function Steer:rules()
   local out = {}
   local r = ffi.new("struct lxsk_rule")
   for id = 0, UNMATCHED - 1 do
-    local rc = C.lxsk_prog_rule_get(self.p, id, r)
+    local rc = C.lxsk_steer_rule_get(self.p, id, r)
     if rc < 0 then raise(2) end
     if rc == 1 then out[#out + 1] = M.decode(r, id) end
   end
@@ -270,7 +270,7 @@ function Steer:counters(id)
   check_open(self, 2)
   check_id(id, 2)
   local c = ffi.new("struct lxsk_counter")
-  if C.lxsk_prog_counters(self.p, id, c) < 0 then raise(2) end
+  if C.lxsk_steer_counters(self.p, id, c) < 0 then raise(2) end
   return tonumber(c.packets), tonumber(c.bytes)
 end
 
@@ -278,7 +278,7 @@ end
 function Steer:unmatched()
   check_open(self, 2)
   local c = ffi.new("struct lxsk_counter")
-  if C.lxsk_prog_counters(self.p, UNMATCHED, c) < 0 then raise(2) end
+  if C.lxsk_steer_counters(self.p, UNMATCHED, c) < 0 then raise(2) end
   return tonumber(c.packets), tonumber(c.bytes)
 end
 
@@ -287,7 +287,7 @@ function Steer:reset_counters(id)
   check_open(self, 2)
   if id ~= nil then check_id(id, 2, true) end
   for slot = id or 0, id or UNMATCHED do
-    if C.lxsk_prog_counters_reset(self.p, slot) < 0 then raise(2) end
+    if C.lxsk_steer_counters_reset(self.p, slot) < 0 then raise(2) end
   end
 end
 
