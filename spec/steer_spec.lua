@@ -252,6 +252,40 @@ describe("xsk.steer with sockets", function()
     sh("sleep 2") -- let the sender finish before the namespaces go
   end)
 
+  -- Each action, by where its packets end up: the socket (ports seen in the
+  -- frames it receives), the kernel stack (UDP datagrams this namespace's
+  -- stack took in: no listener, so each one is answered "port unreachable"),
+  -- or neither.  The redirect rule shows the socket does receive.
+  it("pass hands packets to the kernel and not the socket; drop to neither; redirect to the socket", function()
+    local env = pair()
+    local st = steer.open { ifname = "va" }
+    defer(function() st:close() end)
+    local umem = xsk.umem { frame_count = 256 }
+    defer(function() umem:close() end)
+    local sock = umem:socket { ifname = "va", queue = 0, load_program = false }
+    warm(env) -- before the socket is registered: with no rules it would take the pings
+    st:register(sock)
+    local pass = st:add_rule { proto = "udp", dport = 5000, action = "pass" }
+    local drop = st:add_rule { proto = "udp", dport = 6000, action = "drop" }
+    local redirect = st:add_rule { proto = "udp", dport = 7000, action = "redirect" }
+    assert.same({ "pass", "drop", "redirect" }, { st:rule(pass).action, st:rule(drop).action,
+      st:rule(redirect).action })
+
+    local kernel_before = xdp.kernel_udp_in()
+    udp(env, "198.18.0.1", 5000, 5, 24)
+    udp(env, "198.18.0.1", 6000, 4, 24)
+    udp(env, "198.18.0.1", 7000, 3, 24)
+    local ports = {}
+    local got = receive(sock, umem, 3, 1000, function(f)
+      local dport = f.data[ETH + IP4 + 2] * 256 + f.data[ETH + IP4 + 3]
+      ports[dport] = (ports[dport] or 0) + 1
+    end)
+    assert.same({ [7000] = 3 }, ports, "only the redirect rule's packets reach the socket")
+    assert.equals(3, got)
+    assert.equals(5, xdp.kernel_udp_in() - kernel_before, "only the pass rule's packets reach the kernel")
+    assert.same({ 5, 4, 3 }, { (st:counters(pass)), (st:counters(drop)), (st:counters(redirect)) })
+  end)
+
   it("with no rules, every packet of the queue goes to its socket", function()
     local env = pair()
     local umem = xsk.umem { frame_count = 256 }
