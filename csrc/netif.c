@@ -65,9 +65,9 @@ int lxsk_if_queue_count(const char *ifname)
 
 int lxsk_addr_parse(const char *s, uint8_t out[16])
 {
+	if (!s || !out)
+		return lxsk_fail(EINVAL, "address: %s", s ? "nowhere to put it" : "none given");
 	memset(out, 0, 16);
-	if (!s)
-		return lxsk_fail(EINVAL, "no address given");
 	if (inet_pton(AF_INET, s, out) == 1)
 		return 4;
 	if (inet_pton(AF_INET6, s, out) == 1)
@@ -79,6 +79,8 @@ int lxsk_addr_format(int family, const uint8_t in[16], char *buf, uint32_t size)
 {
 	if (family != 4 && family != 6)
 		return lxsk_fail(EINVAL, "address family %d is neither 4 nor 6", family);
+	if (!in || !buf)
+		return lxsk_fail(EINVAL, "address: %s", in ? "no buffer to format it into" : "none given");
 	if (!inet_ntop(family == 6 ? AF_INET6 : AF_INET, in, buf, size))
 		return lxsk_fail(errno, "cannot format an IPv%d address into %u bytes", family, size);
 	return 0;

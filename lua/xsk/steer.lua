@@ -140,11 +140,11 @@ local function prefix_of(what, key, s)
     return nil, ("%s: rule.%s: %q is not an IPv4 or IPv6 address or prefix"):format(what, key, s)
   end
   local max = fam == 4 and 32 or 128
-  len = len and tonumber(len) or max
-  if len > max then
-    return nil, ("%s: rule.%s: prefix length %d is too long for IPv%d in %q"):format(what, key, len, fam, s)
+  local n = len and tonumber(len) or max
+  if n > max then
+    return nil, ("%s: rule.%s: prefix length %s is too long for IPv%d in %q"):format(what, key, len, fam, s)
   end
-  return fam, len
+  return fam, n
 end
 
 local function ports_of(what, v)
