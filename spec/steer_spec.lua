@@ -137,6 +137,15 @@ describe("xsk.steer with sockets", function()
   local xsk = require "xsk"
 
 
+  -- A steering program on va and a socket on its queue 0, not registered yet.
+  local function steer_and_socket(frames)
+    local st = steer.open { ifname = "va" }
+    defer(function() st:close() end)
+    local umem = xsk.umem { frame_count = frames }
+    defer(function() umem:close() end)
+    return st, umem, umem:socket { ifname = "va", queue = 0, load_program = false }
+  end
+
   for _, case in ipairs { { 2, "steer" }, { 4, "steer" }, { 4, "libxdp" } } do
   local nq, how = case[1], case[2]
   it(("redirects by RX queue: %d queues, each queue's packets reach that queue's socket (%s program)")
@@ -185,11 +194,7 @@ describe("xsk.steer with sockets", function()
   end
   it("redirects only what the rules match to a socket with load_program = false", function()
     local env = pair()
-    local st = steer.open { ifname = "va" }
-    defer(function() st:close() end)
-    local umem = xsk.umem { frame_count = 256 }
-    defer(function() umem:close() end)
-    local sock = umem:socket { ifname = "va", queue = 0, load_program = false }
+    local st, umem, sock = steer_and_socket(256)
     warm(env)
     local id = st:add_rule { proto = "udp", dport = 5000 }
     st:register(sock)
@@ -209,11 +214,7 @@ describe("xsk.steer with sockets", function()
 
   it("rules change while traffic flows: the socket sees exactly what the current rules match", function()
     local env = pair()
-    local st = steer.open { ifname = "va" }
-    defer(function() st:close() end)
-    local umem = xsk.umem { frame_count = 512 }
-    defer(function() umem:close() end)
-    local sock = umem:socket { ifname = "va", queue = 0, load_program = false }
+    local st, umem, sock = steer_and_socket(512)
     warm(env)
     st:register(sock)
     -- a steady stream to two ports for 3 s, from the peer, in the background
@@ -258,11 +259,7 @@ describe("xsk.steer with sockets", function()
   -- or neither.  The redirect rule shows the socket does receive.
   it("pass hands packets to the kernel and not the socket; drop to neither; redirect to the socket", function()
     local env = pair()
-    local st = steer.open { ifname = "va" }
-    defer(function() st:close() end)
-    local umem = xsk.umem { frame_count = 256 }
-    defer(function() umem:close() end)
-    local sock = umem:socket { ifname = "va", queue = 0, load_program = false }
+    local st, umem, sock = steer_and_socket(256)
     warm(env) -- before the socket is registered: with no rules it would take the pings
     st:register(sock)
     local pass = st:add_rule { proto = "udp", dport = 5000, action = "pass" }
