@@ -5,7 +5,7 @@ require "support.paths"
 local xdp = require "support.xdp"
 local prog = require "xsk.prog"
 
-local pair, sh, xdp_on = xdp.pair, xdp.sh, xdp.xdp_on
+local pair, defer, sh, xdp_on = xdp.pair, xdp.defer, xdp.sh, xdp.xdp_on
 local OBJ = xdp.OBJ
 
 describe("xsk.prog errors", function()
@@ -116,7 +116,7 @@ describe("xsk.prog and xsk.steer misuse", function()
     local p = prog.load { file = OBJ, ifname = "va" }
     local umem = xsk.umem { frame_count = 64 }
     local sock = umem:socket { ifname = "va", queue = 0, load_program = false, tx = false }
-    finally(function() umem:close(); p:close() end)
+    defer(function() umem:close(); p:close() end)
 
     raises("xsk.prog: register: sock must be an xsk socket or a file descriptor, got \"va\"",
       function() p:register("va") end)
@@ -169,7 +169,7 @@ describe("xsk.prog and xsk.steer misuse", function()
   it("arguments of a steering object's methods", function()
     pair()
     local st = steer.open { ifname = "va" }
-    finally(function() st:close() end)
+    defer(function() st:close() end)
     for _, v in ipairs(BAD_INTS) do
       for _, m in ipairs { "remove_rule", "rule", "counters" } do
         raises(("xsk.steer: %s: id must be a whole number from 0 to 63, got %s"):format(m, shown(v)),
@@ -225,7 +225,7 @@ describe("xsk.prog and xsk.steer misuse", function()
   it("the C side refuses what the FFI could hand it directly", function()
     pair()
     local st = steer.open { ifname = "va" }
-    finally(function() st:close() end)
+    defer(function() st:close() end)
     local function refuses(text, rc)
       assert.is_true(rc < 0, "expected a failure: " .. text)
       assert.matches(text, ffi.string(C.lxsk_errmsg()), 1, true)
@@ -272,7 +272,7 @@ describe("xsk.prog and xsk.steer misuse", function()
     st:close()
     refuses("map: program xsk_steer of " .. OBJ .. " is closed", C.lxsk_steer_rule_add(st.p, rule {}))
     local q = prog.load { file = xdp.FOREIGN, xskmap = false, ifname = "va" }
-    finally(function() q:close() end)
+    defer(function() q:close() end)
     refuses("no map 'xsk_steer_rules' in " .. xdp.FOREIGN, C.lxsk_steer_rule_get(q.p, 0, rule {}))
     refuses("register: program xdpfilt_alw_all of " .. xdp.FOREIGN .. " was loaded without an XSKMAP",
       C.lxsk_prog_register(q.p, 0, 3))

@@ -20,7 +20,8 @@ M.FOREIGN = ("/usr/lib/%s/bpf/xdpfilt_alw_all.o"):format(multiarch)
 
 -- busted keeps one `finally` per test, so pair() registers exactly one and
 -- every other cleanup goes through defer(); they run last-in first-out, the
--- namespaces last.
+-- namespaces last.  A test that calls finally() itself would replace that
+-- one and leave its namespaces behind.
 local cleanups
 
 function M.defer(fn) cleanups[#cleanups + 1] = fn end
