@@ -26,7 +26,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
-#include "../csrc/prog.h"
+#include "../csrc/steer_abi.h"
 
 /* Not in uapi headers. */
 struct vlan_tag {

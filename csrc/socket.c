@@ -3,19 +3,17 @@
  * first socket on the UMEM's own file descriptor and a socket that fails after
  * that would leave the UMEM unusable. */
 #include <errno.h>
-#include <linux/ethtool.h>
 #include <linux/if_link.h>
-#include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "leftover.h"
+#include "netif.h"
 #include "socket.h"
 
 #define BUSY_RETRIES 50
@@ -26,29 +24,6 @@
 static bool pow2(uint32_t v)
 {
 	return v && !(v & (v - 1));
-}
-
-/* Queues the driver has now; -1 when it does not say (then bind decides). */
-static int queue_count(const char *ifname)
-{
-	struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
-	struct ifreq ifr;
-	int fd, err, n;
-
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = (void *)&ch;
-	err = ioctl(fd, SIOCETHTOOL, &ifr);
-	close(fd);
-	if (err)
-		return -1;
-	n = (int)(ch.rx_count > ch.combined_count ? ch.rx_count : ch.combined_count);
-	if ((int)ch.tx_count > n)
-		n = (int)ch.tx_count;
-	return n > 0 ? n : -1;
 }
 
 static uint64_t netns_cookie(int fd)
@@ -340,7 +315,7 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 		lxsk_fail(errno, "%s queue %u: no such interface", o->ifname, o->queue);
 		return NULL;
 	}
-	nq = queue_count(o->ifname);
+	nq = lxsk_if_queue_count(o->ifname);
 	if (nq > 0 && o->queue >= (uint32_t)nq) {
 		lxsk_fail(EINVAL, "%s queue %u: queue out of range (%s has %d queue%s)", o->ifname, o->queue,
 			  o->ifname, nq, nq == 1 ? "" : "s");

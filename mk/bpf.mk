@@ -18,8 +18,8 @@ bpf-objs: $(BPF_OBJS)
 $(BPF_DIR):
 	mkdir -p $@
 
-$(BPF_DIR)/%.bpf.o: bpf/%.c csrc/prog.h | $(BPF_DIR)
+$(BPF_DIR)/%.bpf.o: bpf/%.c csrc/steer_abi.h | $(BPF_DIR)
 	$(BPF_CLANG) $(BPF_CFLAGS) -target bpf $(BPF_INC) -c -o $@ $<
 
-$(BPF_DIR)/xsk_steer_frags.bpf.o: bpf/xsk_steer.c csrc/prog.h | $(BPF_DIR)
+$(BPF_DIR)/xsk_steer_frags.bpf.o: bpf/xsk_steer.c csrc/steer_abi.h | $(BPF_DIR)
 	$(BPF_CLANG) $(BPF_CFLAGS) -target bpf $(BPF_INC) -DLXSK_FRAGS -c -o $@ $<

@@ -1,92 +1,20 @@
--- xsk.steer and xsk.prog: our own XDP program, its rules and counters, its
--- errors, leftovers of killed processes, and sockets in its XSKMAP.
+-- xsk.steer: lua-xsk's own XDP program, its rules, their actions and
+-- counters, with and without sockets, and the packet parser behind the rules.
+-- xsk.prog's own specs are in prog_spec.lua, leftovers in leftover_spec.lua.
 --
--- Every test builds its own namespaces (prefix xsksteer-) with a veth pair:
--- end a (198.18.0.1, 2001:db8::1) in namespace ns, which this process enters,
--- end b (198.18.0.2, 2001:db8::2) in peer_ns, where ping and senders run.
--- `finally` deletes the namespaces, which also removes any XDP program.
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
-
+-- Every test builds its own namespaces and veth pair (support/xdp.lua):
+-- va (198.18.0.1, 2001:db8::1) here, vb (198.18.0.2, 2001:db8::2) in the
+-- peer namespace, where ping and senders run.
+require "support.paths"
+local xdp = require "support.xdp"
 local netns = require "xsk.netns"
 local steer = require "xsk.steer"
 local prog = require "xsk.prog"
 
-netns.private_bpffs()
-
-local OBJ = (os.getenv("LXSK_BUILD") or "build") .. "/lua/xsk/bpf/xsk_steer.bpf.o"
+local pair, defer, sh, ping, udp, warm = xdp.pair, xdp.defer, xdp.sh, xdp.ping, xdp.udp, xdp.warm
+local xdp_on, receive = xdp.xdp_on, xdp.receive
+local OBJ = xdp.OBJ
 local ETH, IP4, IP6, UDP, ICMP = 14, 20, 40, 8, 8
-
--- busted keeps one `finally` per test, so every test registers exactly one,
--- in pair(), and adds its other cleanups here; they run last-in first-out,
--- the namespaces last.
-local cleanups
-local function defer(fn) cleanups[#cleanups + 1] = fn end
-
-local function pair(opts)
-  opts = opts or {}
-  cleanups = {}
-  local list = cleanups
-  finally(function()
-    for i = #list, 1, -1 do pcall(list[i]) end
-  end)
-  local env = netns.setup {
-    prefix = "xsksteer-", peer = true, a = "va", b = "vb", mtu = opts.mtu, queues = opts.queues,
-    addr_a = "198.18.0.1/24", addr_b = "198.18.0.2/24",
-    addr6_a = "2001:db8::1/64", addr6_b = "2001:db8::2/64",
-  }
-  defer(function() env.destroy() end)
-  cleanups.env = env
-  netns.enter(env)
-  return env
-end
-
--- Runs a shell command: true when it exited 0, and its output.  (With
--- LuaJIT's Lua 5.1 semantics a popen'd file's close does not tell the exit
--- status, so it is echoed.)
-local function run(cmd)
-  local f = io.popen(cmd .. " 2>&1; echo \"rc=$?\"")
-  local out = f:read("*a")
-  f:close()
-  local body, rc = out:match("^(.-)rc=(%d+)%s*$")
-  return tonumber(rc) == 0, body or out
-end
-
-local function sh(cmd)
-  local ok, out = run(cmd)
-  if not ok then error(("command failed: %s\n%s"):format(cmd, out), 2) end
-  return out
-end
-
--- Runs a command in the peer namespace; true when it exited 0.
-local function peer(env, cmd)
-  return (run(("ip netns exec %s %s"):format(env.peer_ns, cmd)))
-end
-
-local function ping(env, count, extra)
-  return peer(env, ("ping -q -n -c %d -i 0.05 -W 1 %s 198.18.0.1"):format(count, extra or ""))
-end
-
--- count UDP datagrams of `size` payload bytes to addr:port, from the peer
--- (bash's /dev/udp: one socket per datagram).
-local function udp(env, addr, port, count, size)
-  local payload = ("x"):rep(size or 16)
-  assert(peer(env, ("bash -c 'for i in $(seq %d); do printf %s > /dev/udp/%s/%d; done'")
-    :format(count, payload, addr, port)))
-end
-
--- XDP programs attached to dev in the namespace this process is in.
-local function xdp_on(dev)
-  local ok, out = run("ip -d link show dev " .. dev)
-  return ok and out:match("prog/xdp id (%d+)") or nil
-end
-
--- Neighbours resolved first so ARP/ND do not land in the counts.
-local function warm(env)
-  assert(ping(env, 1))
-  peer(env, "ping -q -n -c 1 -W 1 2001:db8::1")
-end
-
 describe("xsk.steer", function()
   it("counts the packets a rule matches and lets ping through", function()
     local env = pair()
@@ -94,7 +22,7 @@ describe("xsk.steer", function()
     defer(function() st:close() end)
     assert.is_truthy(st:attached())
     assert.is_truthy(st:path() == "single" or st:path() == "dispatcher")
-    assert.equals(st:id(), tonumber(xdp_on("va")))
+    assert.equals(st:id(), xdp_on("va"))
     warm(env)
 
     local id = st:add_rule { proto = "icmp" }
@@ -156,25 +84,27 @@ describe("xsk.steer", function()
     assert.is_nil(st:rule(b))
     assert.equals(2, #st:rules())
     assert.equals(3, st:add_rule { proto = "icmp" }) -- appended after the last, ids stay stable
-    assert.has_error(function() st:remove_rule(b) end, "xsk: no rule 1 on va (errno 2: No such file or directory)")
+    assert.has_error(function() st:remove_rule(b) end,
+      "xsk.steer: no rule 1 on va (errno 2: No such file or directory)")
 
     local function rejects(rule, pattern)
       local ok, err = pcall(st.add_rule, st, rule)
       assert.is_false(ok)
       assert.matches(pattern, err, 1, true)
     end
-    rejects({ port = 80 }, "unknown rule key port (known: action, dport, dst, ethertype, proto, src, vlan)")
-    rejects({ src = "198.18.0.0/33" }, "prefix length 33 is too long for IPv4")
-    rejects({ dst = "2001:db8::/129" }, "prefix length 129 is too long for IPv6")
-    rejects({ dst = "198.18.0.0/x" }, "bad prefix")
+    rejects({ port = 80 }, "xsk.steer: add_rule: unknown rule key \"port\" (known: action, dport, dst, ethertype, "
+      .. "proto, src, vlan)")
+    rejects({ src = "198.18.0.0/33" }, "rule.src: prefix length 33 is too long for IPv4")
+    rejects({ dst = "2001:db8::/129" }, "rule.dst: prefix length 129 is too long for IPv6")
+    rejects({ dst = "198.18.0.0/x" }, "rule.dst: bad prefix")
     rejects({ src = "not-an-address" }, "is not an IPv4 or IPv6 address")
-    rejects({ src = "198.18.0.1", dst = "2001:db8::1" }, "mixes an IPv4 src")
-    rejects({ dport = { 10, 5 } }, "empty range {10, 5}")
-    rejects({ dport = 70000 }, "ports must be whole numbers 0-65535")
-    rejects({ proto = "quic" }, "rule key proto must be")
-    rejects({ vlan = 4096 }, "VLAN id 0-4095")
-    rejects({ action = "mirror" }, "rule key action must be")
-    rejects("udp", "a rule must be a table")
+    rejects({ src = "198.18.0.1", dst = "2001:db8::1" }, "rule mixes an IPv4 src")
+    rejects({ dport = { 10, 5 } }, "rule.dport: the range {10, 5} is empty")
+    rejects({ dport = 70000 }, "rule.dport: ports must be whole numbers from 0 to 65535, got 70000")
+    rejects({ proto = "quic" }, "rule.proto must be a whole number from 0 to 255 or one of tcp, udp")
+    rejects({ vlan = 4096 }, "rule.vlan must be a whole number from 0 to 4095, got 4096")
+    rejects({ action = "mirror" }, "rule.action must be one of \"drop\", \"pass\", \"redirect\", got \"mirror\"")
+    rejects("udp", "xsk.steer: add_rule: rule must be a table, got \"udp\"")
     assert.has_error(function() st:counters(64) end)
   end)
 
@@ -203,107 +133,18 @@ describe("xsk.steer", function()
   end)
 end)
 
-describe("xsk.prog errors", function()
-  it("name the file, program, map and interface", function()
-    local env = pair()
-    local function fails(cfg, text)
-      local ok, err = pcall(prog.load, cfg)
-      assert.is_false(ok)
-      assert.matches(text, err, 1, true)
-      assert.is_nil(xdp_on("va"))
-    end
-    fails({ file = "bpf/no_such.bpf.o", ifname = "va" },
-      "cannot read BPF object bpf/no_such.bpf.o (errno 2: No such file or directory)")
-    fails({ file = "Makefile", ifname = "va" }, "cannot open BPF object Makefile: ")
-    fails({ file = OBJ, program = "nope", ifname = "va" }, "no program 'nope' in " .. OBJ .. " (it has: xsk_steer)")
-    fails({ file = OBJ, xskmap = "my_xsks", ifname = "va" },
-      "no map 'my_xsks' in " .. OBJ .. " (program xsk_steer needs an XSKMAP)")
-    fails({ file = OBJ, xskmap = "xsk_steer_rules", ifname = "va" }, "map 'xsk_steer_rules' in " .. OBJ .. " is not an XSKMAP")
-    fails({ file = OBJ, ifname = "nosuch0" }, "interface nosuch0 not found (errno 19: No such device)")
-    fails({ file = OBJ, ifname = "va", colour = "red" }, "unknown config key \"colour\"")
-
-    -- an interface that goes away: by ifindex, and under a live program
-    local idx = tonumber(sh("ip -o link show dev va"):match("(%d+): va[@:]"))
-    local p = prog.load { file = OBJ, ifindex = idx }
-    sh(("ip netns exec %s ip link del vb"):format(env.peer_ns))
-    p:close() -- the program went with the interface: not an error
-    fails({ file = OBJ, ifindex = idx }, ("interface index %d not found (interface gone?)"):format(idx))
-  end)
-end)
-
-describe("leftovers", function()
-  it("a leftover steering program is replaced; a foreign one is not, and xsk.prog.detach removes it", function()
-    pair()
-    -- what a killed process leaves behind: attached by netlink, no owner
-    sh("ip link set dev va xdpdrv obj " .. OBJ .. " sec xdp")
-    local old = xdp_on("va")
-    assert.is_truthy(old)
-    local st = steer.open { ifname = "va" }
-    assert.is_truthy(xdp_on("va") ~= old)
-    -- but never one this process still has open
-    local ok, err = pcall(steer.open, { ifname = "va" })
-    assert.is_false(ok)
-    assert.matches("is attached to va by this process and still open: close it first", err, 1, true)
-    st:close()
-    assert.is_nil(xdp_on("va"))
-
-    sh("ip link set dev va xdpgeneric obj " .. OBJ .. " sec xdp")
-    assert.equals(1, prog.detach("va", true)) -- ours: goes with ours_only
-
-    -- a process killed while its program is attached
-    local env = cleanups.env
-    local child = ("ip netns exec %s luajit -e 'package.path=\"lua/?.lua;\"..package.path; package.cpath=(os.getenv(\"LXSK_BUILD\") or \"build\")..\"/lua/?.so;\"..package.cpath; "
-      .. "local st = require(\"xsk.steer\").open{ ifname = \"va\" }; st:add_rule{ proto = \"udp\" }; "
-      .. "os.execute(\"kill -KILL $PPID\")'"):format(env.ns)
-    local _, out = run(child)
-    assert.matches("Killed", out, 1, true)
-    local leftover = xdp_on("va")
-    assert.is_truthy(leftover, "the killed process left its program attached")
-    st = steer.open { ifname = "va" }
-    assert.is_truthy(xdp_on("va") ~= leftover)
-    assert.same({}, st:rules(), "a fresh program, not the leftover's rules")
-    st:close()
-    assert.is_nil(xdp_on("va"))
-
-    sh("ip link set dev va xdpdrv obj /usr/lib/x86_64-linux-gnu/bpf/xdpfilt_alw_all.o sec xdp")
-    ok, err = pcall(steer.open, { ifname = "va" })
-    assert.is_false(ok)
-    assert.matches("another XDP program is attached (remove it with xsk-detach va)", err, 1, true)
-    assert.equals(0, prog.detach("va", true))
-    assert.equals(1, prog.detach("va"))
-    assert.is_nil(xdp_on("va"))
-    assert.equals(0, prog.detach("va"))
-  end)
-
-  it("tools/xsk-detach removes what is attached", function()
-    local env = pair()
-    sh("ip link set dev va xdpdrv obj " .. OBJ .. " sec xdp")
-    local out = sh(("ip netns exec %s luajit tools/xsk-detach va"):format(env.ns))
-    assert.matches("va: detached 1 XDP program", out, 1, true)
-    assert.is_nil(xdp_on("va"))
-    local ok = run(("ip netns exec %s luajit tools/xsk-detach nosuch0"):format(env.ns))
-    assert.is_false(ok)
-  end)
-end)
-
 describe("xsk.steer with sockets", function()
   local xsk = require "xsk"
-  -- Counts frames until `want` arrived or about `ms` passed (recv waits up to
-  -- 20 ms a call; os.clock() is CPU time, useless as a deadline here).
-  local function receive(sock, umem, want, ms)
-    local b = umem:batch(64)
-    local got = 0
-    for _ = 1, (ms or 1000) / 20 do
-      if got >= want then break end
-      local n = sock:recv(b, 20)
-      if n > 0 then got = got + n; umem:release(b) end
-    end
-    -- anything late
-    local n = sock:recv(b, 50)
-    if n > 0 then got = got + n; umem:release(b) end
-    return got
-  end
 
+
+  -- A steering program on va and a socket on its queue 0, not registered yet.
+  local function steer_and_socket(frames)
+    local st = steer.open { ifname = "va" }
+    defer(function() st:close() end)
+    local umem = xsk.umem { frame_count = frames }
+    defer(function() umem:close() end)
+    return st, umem, umem:socket { ifname = "va", queue = 0, load_program = false }
+  end
 
   for _, case in ipairs { { 2, "steer" }, { 4, "steer" }, { 4, "libxdp" } } do
   local nq, how = case[1], case[2]
@@ -353,11 +194,7 @@ describe("xsk.steer with sockets", function()
   end
   it("redirects only what the rules match to a socket with load_program = false", function()
     local env = pair()
-    local st = steer.open { ifname = "va" }
-    defer(function() st:close() end)
-    local umem = xsk.umem { frame_count = 256 }
-    defer(function() umem:close() end)
-    local sock = umem:socket { ifname = "va", queue = 0, load_program = false }
+    local st, umem, sock = steer_and_socket(256)
     warm(env)
     local id = st:add_rule { proto = "udp", dport = 5000 }
     st:register(sock)
@@ -377,11 +214,7 @@ describe("xsk.steer with sockets", function()
 
   it("rules change while traffic flows: the socket sees exactly what the current rules match", function()
     local env = pair()
-    local st = steer.open { ifname = "va" }
-    defer(function() st:close() end)
-    local umem = xsk.umem { frame_count = 512 }
-    defer(function() umem:close() end)
-    local sock = umem:socket { ifname = "va", queue = 0, load_program = false }
+    local st, umem, sock = steer_and_socket(512)
     warm(env)
     st:register(sock)
     -- a steady stream to two ports for 3 s, from the peer, in the background
@@ -420,6 +253,36 @@ describe("xsk.steer with sockets", function()
     sh("sleep 2") -- let the sender finish before the namespaces go
   end)
 
+  -- Each action, by where its packets end up: the socket (ports seen in the
+  -- frames it receives), the kernel stack (UDP datagrams this namespace's
+  -- stack took in: no listener, so each one is answered "port unreachable"),
+  -- or neither.  The redirect rule shows the socket does receive.
+  it("pass hands packets to the kernel and not the socket; drop to neither; redirect to the socket", function()
+    local env = pair()
+    local st, umem, sock = steer_and_socket(256)
+    warm(env) -- before the socket is registered: with no rules it would take the pings
+    st:register(sock)
+    local pass = st:add_rule { proto = "udp", dport = 5000, action = "pass" }
+    local drop = st:add_rule { proto = "udp", dport = 6000, action = "drop" }
+    local redirect = st:add_rule { proto = "udp", dport = 7000, action = "redirect" }
+    assert.same({ "pass", "drop", "redirect" }, { st:rule(pass).action, st:rule(drop).action,
+      st:rule(redirect).action })
+
+    local kernel_before = xdp.kernel_udp_in()
+    udp(env, "198.18.0.1", 5000, 5, 24)
+    udp(env, "198.18.0.1", 6000, 4, 24)
+    udp(env, "198.18.0.1", 7000, 3, 24)
+    local ports = {}
+    local got = receive(sock, umem, 3, 1000, function(f)
+      local dport = f.data[ETH + IP4 + 2] * 256 + f.data[ETH + IP4 + 3]
+      ports[dport] = (ports[dport] or 0) + 1
+    end)
+    assert.same({ [7000] = 3 }, ports, "only the redirect rule's packets reach the socket")
+    assert.equals(3, got)
+    assert.equals(5, xdp.kernel_udp_in() - kernel_before, "only the pass rule's packets reach the kernel")
+    assert.same({ 5, 4, 3 }, { (st:counters(pass)), (st:counters(drop)), (st:counters(redirect)) })
+  end)
+
   it("with no rules, every packet of the queue goes to its socket", function()
     local env = pair()
     local umem = xsk.umem { frame_count = 256 }
@@ -445,7 +308,7 @@ describe("xsk.steer parsing", function()
   local function u16(n) return char(bit.rshift(n, 8), bit.band(n, 255)) end
   local function addr(s)
     local buf = ffi.new("uint8_t[16]")
-    local fam = require("xsk.cdef").lxsk_prog_parse_addr(s, buf)
+    local fam = require("xsk.cdef").lxsk_addr_parse(s, buf)
     return ffi.string(buf, fam == 4 and 4 or 16)
   end
   local MACS = "\2\0\0\0\0\1" .. "\2\0\0\0\0\2"

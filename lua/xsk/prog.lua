@@ -7,122 +7,166 @@
 --   p:register(s)        -- packets p redirects at queue 0 now reach s
 --   print(p:path())      -- "single" or "dispatcher"
 --   p:close()            -- detaches
+--
+-- A program left attached by a killed process is detached first when it is
+-- one of ours (replace = true, the default); prog.detach(ifname) removes what
+-- is left by hand.  The C side (csrc/prog.c, csrc/leftover.c) decides what is
+-- ours.  xsk.steer's objects are programs too: they inherit these methods.
 local ffi = require "ffi"
 local C = require "xsk.cdef"
-local config = require "xsk.config"
-local errors = require "xsk.errors"
+local base = require "xsk.base"
 
-local setmetatable, getmetatable, type, tonumber, error = setmetatable, getmetatable, type, tonumber, error
-local raise = errors.raise
+local type, pairs, tonumber, error, setmetatable = type, pairs, tonumber, error, setmetatable
+local fstring = ffi.string
+local argerror, bad_int, bad_string, core_error = base.argerror, base.bad_int, base.bad_string, base.core_error
+
+local INT_MAX = 0x7fffffff
+local U32_MAX = 0xffffffff
 
 local M = {}
 
-M.MODES = { auto = 0, native = 1, skb = 2 }
-local MODE_NAMES = { [0] = "auto", "native", "skb" }
-local PATH_NAMES = { [0] = "single", "dispatcher" }
+M.MODES = { auto = C.LXSK_ATTACH_AUTO, native = C.LXSK_ATTACH_NATIVE, skb = C.LXSK_ATTACH_SKB }
+local MODE_NAMES = {}
+for name, v in pairs(M.MODES) do MODE_NAMES[v] = name end
+local PATH_NAMES = { [C.LXSK_PATH_SINGLE] = "single", [C.LXSK_PATH_DISPATCHER] = "dispatcher" }
 
 M.schema = {
   file = { "string" },
-  program = { "any" },      -- string; nil: the first program in the file
-  xskmap = { "any" },       -- string, default "xsks_map"; false: the program has none
-  ifname = { "any" },       -- string, or ifindex
-  ifindex = { "uint", 0 },
+  program = { "string" },                 -- nil: the first program in the file
+  xskmap = { "any" },                     -- a map name (nil: "xsks_map"), or false: the program has none
+  ifname = { "string" },                  -- or ifindex, not both
+  ifindex = { "int", nil, 1, INT_MAX },
   mode = { "enum", "auto", M.MODES },
   frags = { "bool", false },
-  replace = { "bool", true }, -- detach a leftover program of ours first
+  replace = { "bool", true },             -- detach a leftover program of ours first
 }
 
 local Prog = {}
 Prog.__index = Prog
 M.Prog = Prog
 
--- Builds the C options from a checked config; used by xsk.steer too.
-function M.load_checked(what, o, level)
-  level = (level or 1) + 1
-  if o.program ~= nil and (type(o.program) ~= "string" or o.program == "") then
-    error(what .. ": program must be a non-empty string", level)
-  end
+-- Every object attach made (xsk.steer's too): what a method accepts as self.
+local objects = setmetatable({}, { __mode = "k" })
+
+-- Loads and attaches a program from options already checked against a schema
+-- (M.schema's keys; xsk.steer fills in its own).  Returns an object with
+-- metatable class (default Prog), or nil and a message starting with `what`.
+function M.attach(what, o, class)
+  local missing = base.missing(what, o, { "file" })
+  if missing then return nil, missing end
   local xskmap = o.xskmap
   if xskmap == nil then xskmap = "xsks_map" end
-  if xskmap == false then xskmap = "" end
-  if type(xskmap) ~= "string" then error(what .. ": xskmap must be a map name or false", level) end
-  if o.ifname ~= nil and (type(o.ifname) ~= "string" or o.ifname == "") then
-    error(what .. ": ifname must be a non-empty string", level)
+  if xskmap ~= false and bad_string(xskmap) then
+    return nil, argerror(what, "xskmap", "a map name or false", xskmap)
   end
-  if o.ifname == nil and o.ifindex == 0 then error(what .. ": ifname (or ifindex) is required", level) end
-
+  if (o.ifname == nil) == (o.ifindex == nil) then
+    return nil, ("%s: give ifname or ifindex (one of them), got %s"):format(what,
+      o.ifname == nil and "neither" or "both")
+  end
   local opts = ffi.new("struct lxsk_prog_opts")
-  -- the strings must outlive the call: keep them in locals
-  local file, program, ifname = o.file, o.program, o.ifname
-  opts.file = file
-  opts.program = program
-  opts.xskmap = xskmap
-  opts.ifname = ifname
-  opts.ifindex = o.ifindex
+  -- the strings stay alive in o and xskmap until the call returns
+  opts.file = o.file
+  opts.program = o.program
+  opts.xskmap = xskmap or ""
+  opts.ifname = o.ifname
+  opts.ifindex = o.ifindex or 0
   opts.mode = M.MODES[o.mode]
   opts.frags = o.frags and 1 or 0
   opts.replace = o.replace and 1 or 0
   local p = C.lxsk_prog_load(opts)
-  if p == nil then raise(level) end
+  if p == nil then return nil, core_error(what) end
   ffi.gc(p, C.lxsk_prog_free)
-  local ifidx = C.lxsk_prog_ifindex(p)
-  return setmetatable({
-    p = p, file = file, program = ffi.string(C.lxsk_prog_name(p)), xskmap = xskmap ~= "" and xskmap or nil,
-    ifname = ifname, ifindex = ifidx, frags = o.frags, registered = {},
-  }, Prog)
+  local self = setmetatable({
+    what = what, p = p, file = o.file, program = fstring(C.lxsk_prog_name(p)), xskmap = xskmap or nil,
+    ifname = fstring(C.lxsk_prog_ifname(p)), ifindex = C.lxsk_prog_ifindex(p), frags = o.frags, registered = {},
+  }, class or Prog)
+  objects[self] = true
+  return self
 end
 
--- prog.load{ file=, program=, xskmap="xsks_map", ifname=, mode="auto"|"native"|"skb", frags=false }
+-- prog.load{ file=, program=, xskmap="xsks_map", ifname= | ifindex=, mode="auto"|"native"|"skb",
+--            frags=false, replace=true }
 function M.load(cfg)
-  local o = config.apply("xsk.prog", M.schema, cfg, 2)
-  config.require("xsk.prog", o, "file", 2)
-  local p = M.load_checked("xsk.prog", o, 2) -- not a tail call: error levels count this frame
+  local o, err = base.options("xsk.prog", M.schema, cfg)
+  if not o then error(err, 2) end
+  local p
+  p, err = M.attach("xsk.prog", o)
+  if not p then error(err, 2) end
   return p
 end
 
-local function check_open(self, level)
-  if self.closed then error("xsk.prog: the program is closed", level + 1) end
+function M.is_prog(v) return objects[v] == true end
+
+-- nil when self is an open program (any object attach made), else what is wrong.
+local function bad_self(self, method)
+  if not objects[self] then
+    return ("xsk.prog: %s must be called on a program, as p:%s(...), got %s"):format(method, method,
+      base.describe(self))
+  end
+  if self.closed then return ("%s: %s: the program is closed"):format(self.what, method) end
+end
+
+-- The fd and queue that register(sock) or register(fd, queue) means, or nil
+-- and a message.
+local function socket_of(self, sock, queue)
+  local what = self.what .. ": register"
+  if type(sock) == "number" then
+    local want = bad_int(sock, 0, INT_MAX)
+    if want then return nil, argerror(what, "fd", want, sock) end
+    want = bad_int(queue, 0, U32_MAX)
+    if want then return nil, argerror(what, "queue", want, queue) end
+    return sock, queue
+  end
+  if type(sock) ~= "table" or type(sock.fd) ~= "function" or type(sock.queue) ~= "number" then
+    return nil, argerror(what, "sock", "an xsk socket or a file descriptor", sock)
+  end
+  if sock:is_closed() then return nil, what .. ": the socket is closed" end
+  if queue ~= nil and queue ~= sock.queue then
+    return nil, ("%s: the socket is bound to queue %d, not %s: packets redirected to another queue's "
+      .. "socket are dropped"):format(what, sock.queue, base.describe(queue))
+  end
+  if type(sock.ifindex) == "function" and sock:ifindex() ~= self.ifindex then
+    return nil, ("%s: the socket is on interface index %d, the program on %s (index %d)")
+      :format(what, sock:ifindex(), self.ifname, self.ifindex)
+  end
+  return sock:fd(), sock.queue
 end
 
 -- p:register(sock) or p:register(fd, queue): the socket receives what the
 -- program redirects at its queue.
 function Prog:register(sock, queue)
-  check_open(self, 2)
-  local fd
-  if type(sock) == "number" then
-    fd = sock
-    if type(queue) ~= "number" then error("xsk.prog: register(fd, queue) needs a queue number", 2) end
-  elseif type(sock) == "table" and type(sock.fd) == "function" then
-    if sock.closed then error("xsk.prog: register: the socket is closed", 2) end
-    fd = sock:fd()
-    queue = queue or sock.queue
-    if sock.ifindex and sock:ifindex() ~= self.ifindex then
-      error(("xsk.prog: register: the socket is on interface index %d, the program on %s (index %d)")
-        :format(sock:ifindex(), self.ifname or "?", self.ifindex), 2)
-    end
-  else
-    error("xsk.prog: register expects an xsk socket or (fd, queue)", 2)
-  end
-  if C.lxsk_prog_register(self.p, queue, fd) < 0 then raise(2) end
-  self.registered[queue] = sock
+  local err = bad_self(self, "register")
+  if err then error(err, 2) end
+  local fd, q = socket_of(self, sock, queue)
+  if not fd then error(q, 2) end
+  if C.lxsk_prog_register(self.p, q, fd) < 0 then error(core_error(self.what), 2) end
+  self.registered[q] = sock
   return self
 end
 
+-- p:unregister(queue) or p:unregister(sock).
 function Prog:unregister(queue)
-  check_open(self, 2)
+  local err = bad_self(self, "unregister")
+  if err then error(err, 2) end
   if type(queue) == "table" then queue = queue.queue end
-  if type(queue) ~= "number" then error("xsk.prog: unregister expects a queue number or a socket", 2) end
-  if C.lxsk_prog_unregister(self.p, queue) < 0 then raise(2) end
+  local want = bad_int(queue, 0, U32_MAX)
+  if want then error(argerror(self.what .. ": unregister", "queue", want .. " or an xsk socket", queue), 2) end
+  if C.lxsk_prog_unregister(self.p, queue) < 0 then error(core_error(self.what), 2) end
   self.registered[queue] = nil
   return self
 end
 
+-- Detaches the program from its interface; the object stays open (its maps
+-- still readable) until close.  Idempotent.
 function Prog:detach()
+  if not objects[self] then error(bad_self(self, "detach"), 2) end
   if self.closed then return end
-  if C.lxsk_prog_detach(self.p) < 0 then raise(2) end
+  if C.lxsk_prog_detach(self.p) < 0 then error(core_error(self.what), 2) end
 end
 
+-- Detaches and closes; idempotent (the GC does it too).
 function Prog:close()
+  if not objects[self] then error(bad_self(self, "close"), 2) end
   if self.closed then return end
   self.closed = true
   self.registered = {}
@@ -131,47 +175,72 @@ end
 
 -- "single" (libxdp attached our program alone) or "dispatcher" (libxdp's
 -- multi-program dispatcher runs it).
-function Prog:path() return PATH_NAMES[C.lxsk_prog_path(self.p)] end
+function Prog:path()
+  if not objects[self] then error(bad_self(self, "path"), 2) end
+  return PATH_NAMES[C.lxsk_prog_path(self.p)]
+end
 
 -- The attach mode in force: "native", "skb" (or "auto" when unknown).
-function Prog:mode() return MODE_NAMES[C.lxsk_prog_mode(self.p)] or "auto" end
+function Prog:mode()
+  if not objects[self] then error(bad_self(self, "mode"), 2) end
+  return MODE_NAMES[C.lxsk_prog_mode(self.p)] or "auto"
+end
 
-function Prog:attached() return C.lxsk_prog_attached(self.p) ~= 0 end
+function Prog:attached()
+  if not objects[self] then error(bad_self(self, "attached"), 2) end
+  return C.lxsk_prog_attached(self.p) ~= 0
+end
 
--- The kernel's id for the program (as bpftool and `ip link` show it).
-function Prog:id() return tonumber(C.lxsk_prog_id(self.p)) end
+-- The kernel's id for the program (as bpftool and `ip link` show it); nil
+-- once closed.
+function Prog:id()
+  if not objects[self] then error(bad_self(self, "id"), 2) end
+  local id = C.lxsk_prog_id(self.p)
+  if id < 0 then return nil end
+  return tonumber(id)
+end
 
 -- A map fd of the program, by name (for bpf_map_* calls of your own).
 function Prog:map_fd(name)
-  check_open(self, 2)
+  local err = bad_self(self, "map_fd")
+  if err then error(err, 2) end
+  local want = bad_string(name)
+  if want then error(argerror(self.what .. ": map_fd", "name", want, name), 2) end
   local fd = C.lxsk_prog_map_fd(self.p, name)
-  if fd < 0 then raise(2) end
+  if fd < 0 then error(core_error(self.what), 2) end
   return fd
 end
 
 function Prog:__tostring()
-  return ("xsk.prog(%s:%s on %s%s)"):format(self.file, self.program or "?", self.ifname or self.ifindex,
-    self.closed and ", closed" or "")
+  return ("xsk.prog(%s:%s on %s%s)"):format(self.file, self.program, self.ifname, self.closed and ", closed" or "")
 end
 
-local function ifindex_of(ifname, level)
-  if type(ifname) == "number" then return ifname end
-  if type(ifname) ~= "string" then error("xsk.detach: expects an interface name", level + 1) end
-  local idx = C.lxsk_prog_ifindex_of(ifname)
-  if idx < 0 then raise(level + 1) end
-  return idx
+-- The ifindex of an interface given by name or index, or nil and a message.
+local function ifindex_of(ifname)
+  if type(ifname) == "string" then
+    local idx = C.lxsk_if_index(ifname)
+    if idx < 0 then return nil, core_error("xsk.prog: detach") end
+    return idx
+  end
+  local want = bad_int(ifname, 1, INT_MAX)
+  if want then
+    return nil, argerror("xsk.prog: detach", "ifname", "an interface name or index (" .. want .. ")", ifname)
+  end
+  return ifname
 end
 
 -- Detaches every XDP program from an interface (a leftover of a killed
 -- process, say).  With ours_only, only lua-xsk's programs and libxdp's xsk
--- default program.  Returns how many programs were detached.
+-- default program, and none that is in use.  Returns how many went.
 function M.detach(ifname, ours_only)
-  local idx = ifindex_of(ifname, 2)
-  local n = ours_only and C.lxsk_prog_detach_ours(idx) or C.lxsk_prog_detach_all(idx)
-  if n < 0 then raise(2) end
+  local idx, err = ifindex_of(ifname)
+  if not idx then error(err, 2) end
+  if ours_only ~= nil and type(ours_only) ~= "boolean" then
+    error(argerror("xsk.prog: detach", "ours_only", "true, false or nil", ours_only), 2)
+  end
+  local n = ours_only and C.lxsk_detach_ours(idx) or C.lxsk_detach_all(idx)
+  if n < 0 then error(core_error("xsk.prog: detach"), 2) end
   return n
 end
-
-function M.is_prog(v) return type(v) == "table" and getmetatable(v) == Prog end
 
 return M

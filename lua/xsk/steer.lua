@@ -11,19 +11,32 @@
 -- With no rules every packet goes to the socket of its RX queue; with rules,
 -- only packets that match one do, and the rest go to the kernel stack.  A
 -- queue without a socket passes its packets to the kernel either way.  Rules
--- are tried in id order; the first match decides.
+-- are tried in id order; the first match decides what happens to the packet:
+-- its action, "redirect" (the default), "pass" (to the kernel) or "drop".
+--
+-- A rule is a table of these keys, all optional (all given must match):
+--   ethertype  number or "ipv4", "ipv6", "arp", ... (after any VLAN tags)
+--   vlan       outer VLAN id, 0-4095
+--   proto      IP protocol: number or "tcp", "udp", "icmp", "icmpv6", ...
+--   src, dst   address or prefix, "198.18.0.0/15", "2001:db8::/32" (one family)
+--   dport      port, or { first, last } range (TCP, UDP, UDP-Lite, SCTP)
+--   action     "redirect", "pass" or "drop"
+--
+-- A steering object is an xsk.prog object (register, unregister, detach,
+-- close, path, mode, id, attached) with the rule methods below.  The rule
+-- layout is csrc/steer_abi.h, which the BPF program shares; csrc/steer.c
+-- edits the rule maps.
 local ffi = require "ffi"
 local bit = require "bit"
 local C = require "xsk.cdef"
-local config = require "xsk.config"
-local errors = require "xsk.errors"
+local base = require "xsk.base"
 local prog = require "xsk.prog"
 
-local type, pairs, ipairs, tonumber, tostring, error, setmetatable = type, pairs, ipairs, tonumber, tostring, error,
-  setmetatable
-local floor, concat, sort = math.floor, table.concat, table.sort
+local type, pairs, ipairs, tonumber, error, setmetatable, getmetatable = type, pairs, ipairs, tonumber, error,
+  setmetatable, getmetatable
+local concat, sort, fstring = table.concat, table.sort, ffi.string
 local bor, band = bit.bor, bit.band
-local raise = errors.raise
+local argerror, bad_int, describe, core_error = base.argerror, base.bad_int, base.describe, base.core_error
 
 local M = {}
 
@@ -36,16 +49,16 @@ local PROTO_NAMES = { [1] = "icmp", [2] = "igmp", [6] = "tcp", [17] = "udp", [47
   [58] = "icmpv6", [132] = "sctp", [136] = "udplite" }
 M.ETHERTYPES = { ipv4 = 0x0800, arp = 0x0806, ipv6 = 0x86DD, vlan = 0x8100, qinq = 0x88A8, lldp = 0x88CC }
 local ETHERTYPE_NAMES = { [0x0800] = "ipv4", [0x0806] = "arp", [0x86DD] = "ipv6" }
-local ACTIONS = { redirect = C.LXSK_ACT_REDIRECT, pass = C.LXSK_ACT_PASS, drop = C.LXSK_ACT_DROP }
-local ACTION_NAMES = { [0] = "redirect", "pass", "drop" }
-local RULE_KEYS = { ethertype = true, vlan = true, proto = true, src = true, dst = true, dport = true, action = true }
+M.ACTIONS = { redirect = C.LXSK_ACT_REDIRECT, pass = C.LXSK_ACT_PASS, drop = C.LXSK_ACT_DROP }
+local ACTION_NAMES = {}
+for name, v in pairs(M.ACTIONS) do ACTION_NAMES[v] = name end
 
 M.schema = {
-  ifname = { "any" },
-  ifindex = { "uint", 0 },
+  ifname = { "string" },                 -- or ifindex, not both
+  ifindex = { "int", nil, 1, 0x7fffffff },
   mode = { "enum", "auto", prog.MODES },
-  frags = { "bool", false },
-  file = { "any" }, -- the object file; default: bpf/xsk_steer[_frags].bpf.o next to the modules
+  frags = { "bool", false },             -- the xdp.frags build, for multi-buffer sockets
+  file = { "string" },                   -- default: bpf/xsk_steer[_frags].bpf.o next to the core
   replace = { "bool", true },
 }
 
@@ -60,137 +73,154 @@ function M.object_path(frags)
   return core_dir .. "/bpf/" .. name
 end
 
-local Steer = {}
+local Steer = setmetatable({}, { __index = prog.Prog })
 Steer.__index = Steer
 M.Steer = Steer
 
--- steer.open{ ifname=, mode="auto"|"native"|"skb", frags=false }
+-- steer.open{ ifname= | ifindex=, mode="auto"|"native"|"skb", frags=false, file=, replace=true }
 function M.open(cfg)
-  local o = config.apply("xsk.steer", M.schema, cfg, 2)
-  if o.file ~= nil and (type(o.file) ~= "string" or o.file == "") then
-    error("xsk.steer: file must be a non-empty string", 2)
-  end
+  local o, err = base.options("xsk.steer", M.schema, cfg)
+  if not o then error(err, 2) end
   o.file = o.file or M.object_path(o.frags)
   o.program = o.frags and "xsk_steer_frags" or "xsk_steer"
   o.xskmap = "xsks_map"
-  local p = prog.load_checked("xsk.steer", o, 2)
-  return setmetatable({ prog = p, p = p.p, ifname = p.ifname, ifindex = p.ifindex, frags = o.frags }, Steer)
+  local st
+  st, err = prog.attach("xsk.steer", o, Steer)
+  if not st then error(err, 2) end
+  return st
 end
 
 -- ---- rules: Lua table <-> struct lxsk_rule ----
+-- Each helper returns its result, or nil and a message starting with `what`.
 
-local function bad(msg, level) error("xsk.steer: " .. msg, level + 1) end
+local RULE_KEYS = { ethertype = true, vlan = true, proto = true, src = true, dst = true, dport = true, action = true }
+local KNOWN_KEYS = {}
+for k in pairs(RULE_KEYS) do KNOWN_KEYS[#KNOWN_KEYS + 1] = k end
+sort(KNOWN_KEYS)
+KNOWN_KEYS = concat(KNOWN_KEYS, ", ")
 
-local function whole(v, lo, hi)
-  return type(v) == "number" and v == floor(v) and v >= lo and v <= hi
+-- The number-valued keys: { key, match bit, largest value, names (any case) }.
+local NUMBERS = {
+  { "ethertype", C.LXSK_RULE_ETHERTYPE, 0xffff, M.ETHERTYPES, "ipv4, ipv6, arp, ..." },
+  { "vlan", C.LXSK_RULE_VLAN, 4095 },
+  { "proto", C.LXSK_RULE_PROTO, 255, M.PROTOS, "tcp, udp, icmp, icmpv6, sctp, ..." },
+}
+-- The address keys: { key, match bit for IPv4, for IPv6, prefix length field }.
+local ADDRESSES = {
+  { "src", C.LXSK_RULE_SRC4, C.LXSK_RULE_SRC6, "src_len" },
+  { "dst", C.LXSK_RULE_DST4, C.LXSK_RULE_DST6, "dst_len" },
+}
+
+local addr_buf = ffi.new("uint8_t[16]")
+local text_buf = ffi.new("char[64]")
+
+local function number_of(what, spec, v)
+  local key, max, names, listed = spec[1], spec[3], spec[4], spec[5]
+  local n = v
+  if names and type(v) == "string" then n = names[v:lower()] end
+  local want = bad_int(n, 0, max)
+  if want then
+    if names then want = want .. " or one of " .. listed end
+    return nil, argerror(what, "rule." .. key, want, v)
+  end
+  return n
 end
 
--- "198.18.0.0/15", "2001:db8::/32", or a bare address (all bits): family, bytes, len
-local function parse_prefix(key, s, level)
-  if type(s) ~= "string" then bad(("rule key %s must be an address or prefix string, got %s"):format(key, tostring(s)), level + 1) end
+-- "198.18.0.0/15", "2001:db8::/32", or a bare address (all bits): the family
+-- (4 or 6) and prefix length; the address is left in addr_buf.
+local function prefix_of(what, key, s)
+  if type(s) ~= "string" then return nil, argerror(what, "rule." .. key, "an address or prefix string", s) end
   local addr, len = s:match("^([^/]+)/(%d+)$")
   if not addr then
-    if s:find("/", 1, true) then bad(("rule key %s: bad prefix %q"):format(key, s), level + 1) end
+    if s:find("/", 1, true) then return nil, ("%s: rule.%s: bad prefix %q"):format(what, key, s) end
     addr = s
   end
-  local bytes = ffi.new("uint8_t[16]")
-  local fam = C.lxsk_prog_parse_addr(addr, bytes)
-  if fam < 0 then bad(("rule key %s: %q is not an IPv4 or IPv6 address or prefix"):format(key, s), level + 1) end
-  local max = fam == 4 and 32 or 128
-  len = len and tonumber(len) or max
-  if len > max then bad(("rule key %s: prefix length %d is too long for IPv%d in %q"):format(key, len, fam, s), level + 1) end
-  return fam, bytes, len
-end
-
--- Rule key t[key] as a number in 0..max, or one of names (any case).
-local function number_or_name(t, key, names, max, range, listed, level)
-  local v = t[key]
-  if type(v) == "string" then v = names[v:lower()] end
-  if not whole(v, 0, max) then
-    bad(("rule key %s must be %s or one of %s, got %s"):format(key, range, listed, tostring(t[key])), level + 1)
+  local fam = C.lxsk_addr_parse(addr, addr_buf)
+  if fam < 0 then
+    return nil, ("%s: rule.%s: %q is not an IPv4 or IPv6 address or prefix"):format(what, key, s)
   end
-  return v
+  local max = fam == 4 and 32 or 128
+  local n = len and tonumber(len) or max
+  if n > max then
+    return nil, ("%s: rule.%s: prefix length %s is too long for IPv%d in %q"):format(what, key, len, fam, s)
+  end
+  return fam, n
 end
 
-local function set_addr(words, bytes)
-  ffi.copy(words, bytes, 16)
+local function ports_of(what, v)
+  local lo, hi = v, v
+  if type(v) == "table" then
+    local n = 0
+    for _ in pairs(v) do n = n + 1 end
+    if n ~= 2 or v[1] == nil or v[2] == nil then
+      return nil, ("%s: rule.dport must be a port or a {first, last} range, got a table of %d entries")
+        :format(what, n)
+    end
+    lo, hi = v[1], v[2]
+  end
+  if bad_int(lo, 0, 65535) or bad_int(hi, 0, 65535) then
+    local shown = type(v) == "table" and ("{%s, %s}"):format(describe(lo), describe(hi)) or describe(v)
+    return nil, ("%s: rule.dport: ports must be whole numbers from 0 to 65535, got %s"):format(what, shown)
+  end
+  if lo > hi then return nil, ("%s: rule.dport: the range {%d, %d} is empty"):format(what, lo, hi) end
+  return lo, hi
 end
 
--- Checks a rule table and fills a struct lxsk_rule.
-function M.encode(t, level)
-  level = (level or 1) + 1
-  if type(t) ~= "table" then bad("a rule must be a table, got " .. type(t), level) end
+-- Checks a rule table and fills a struct lxsk_rule; `what` starts the
+-- messages (default "xsk.steer: encode").
+function M.encode(t, what)
+  what = what or "xsk.steer: encode"
+  if type(t) ~= "table" then return nil, argerror(what, "rule", "a table", t) end
   for k in pairs(t) do
     if not RULE_KEYS[k] then
-      local known = {}
-      for name in pairs(RULE_KEYS) do known[#known + 1] = name end
-      sort(known)
-      bad(("unknown rule key %s (known: %s)"):format(tostring(k), concat(known, ", ")), level)
+      return nil, ("%s: unknown rule key %s (known: %s)"):format(what, describe(k), KNOWN_KEYS)
     end
   end
   local r = ffi.new("struct lxsk_rule")
   local match = 0
-
-  if t.ethertype ~= nil then
-    r.ethertype = number_or_name(t, "ethertype", M.ETHERTYPES, 0xffff, "0-0xffff", "ipv4, ipv6, arp", level)
-    match = bor(match, C.LXSK_RULE_ETHERTYPE)
+  for _, spec in ipairs(NUMBERS) do
+    local v = t[spec[1]]
+    if v ~= nil then
+      local n, err = number_of(what, spec, v)
+      if not n then return nil, err end
+      r[spec[1]] = n
+      match = bor(match, spec[2])
+    end
   end
-  if t.vlan ~= nil then
-    if not whole(t.vlan, 0, 4095) then bad(("rule key vlan must be a VLAN id 0-4095, got %s"):format(tostring(t.vlan)), level) end
-    r.vlan = t.vlan
-    match = bor(match, C.LXSK_RULE_VLAN)
+  local family = {}
+  for _, spec in ipairs(ADDRESSES) do
+    local key, v = spec[1], t[spec[1]]
+    if v ~= nil then
+      local fam, len = prefix_of(what, key, v)
+      if not fam then return nil, len end
+      ffi.copy(r[key], addr_buf, 16)
+      r[spec[4]] = len
+      match = bor(match, fam == 4 and spec[2] or spec[3])
+      family[key] = fam
+    end
   end
-  if t.proto ~= nil then
-    r.proto = number_or_name(t, "proto", M.PROTOS, 255, "0-255", "tcp, udp, icmp, icmpv6, sctp", level)
-    match = bor(match, C.LXSK_RULE_PROTO)
-  end
-  local sfam, dfam
-  if t.src ~= nil then
-    local fam, bytes, len = parse_prefix("src", t.src, level)
-    set_addr(r.src, bytes)
-    r.src_len = len
-    sfam = fam
-    match = bor(match, fam == 4 and C.LXSK_RULE_SRC4 or C.LXSK_RULE_SRC6)
-  end
-  if t.dst ~= nil then
-    local fam, bytes, len = parse_prefix("dst", t.dst, level)
-    set_addr(r.dst, bytes)
-    r.dst_len = len
-    dfam = fam
-    match = bor(match, fam == 4 and C.LXSK_RULE_DST4 or C.LXSK_RULE_DST6)
-  end
-  if sfam and dfam and sfam ~= dfam then
-    bad(("rule mixes an IPv%d src (%s) with an IPv%d dst (%s)"):format(sfam, t.src, dfam, t.dst), level)
+  if family.src and family.dst and family.src ~= family.dst then
+    return nil, ("%s: rule mixes an IPv%d src (%s) with an IPv%d dst (%s)"):format(what, family.src, t.src,
+      family.dst, t.dst)
   end
   if t.dport ~= nil then
-    local lo, hi
-    if type(t.dport) == "table" then
-      lo, hi = t.dport[1], t.dport[2]
-      if #t.dport ~= 2 then bad("rule key dport must be a port or a {first, last} range", level) end
-    else
-      lo, hi = t.dport, t.dport
-    end
-    if not whole(lo, 0, 65535) or not whole(hi, 0, 65535) then
-      bad(("rule key dport: ports must be whole numbers 0-65535, got %s"):format(
-        type(t.dport) == "table" and ("{%s, %s}"):format(tostring(lo), tostring(hi)) or tostring(t.dport)), level)
-    end
-    if lo > hi then bad(("rule key dport: empty range {%d, %d}"):format(lo, hi), level) end
+    local lo, hi = ports_of(what, t.dport)
+    if not lo then return nil, hi end
     r.dport_lo, r.dport_hi = lo, hi
     match = bor(match, C.LXSK_RULE_DPORT)
   end
   if t.action ~= nil then
-    local a = ACTIONS[t.action]
-    if not a then bad(("rule key action must be \"redirect\", \"pass\" or \"drop\", got %s"):format(tostring(t.action)), level) end
-    r.action = a
+    local want = base.bad_enum(t.action, M.ACTIONS)
+    if want then return nil, argerror(what, "rule.action", want, t.action) end
+    r.action = M.ACTIONS[t.action]
   end
   r.match = match
   return r
 end
 
 local function format_addr(fam, words, len)
-  local buf = ffi.new("char[64]")
-  if C.lxsk_prog_format_addr(fam, ffi.cast("const uint8_t *", words), buf, 64) < 0 then return "?" end
-  return ("%s/%d"):format(ffi.string(buf), len)
+  if C.lxsk_addr_format(fam, ffi.cast("const uint8_t *", words), text_buf, 64) < 0 then return "?" end
+  return ("%s/%d"):format(fstring(text_buf), len)
 end
 
 -- struct lxsk_rule -> the table add_rule takes (names where there are names).
@@ -211,108 +241,115 @@ function M.decode(r, id)
   return t
 end
 
--- ---- the object ----
+-- ---- the rule methods ----
 
-local function check_open(self, level)
-  if self.prog.closed then error("xsk.steer: closed", level + 1) end
+-- nil when self is an open steering object, else what is wrong.
+local function bad_self(self, method)
+  if getmetatable(self) ~= Steer or not prog.is_prog(self) then
+    return ("xsk.steer: %s must be called on a steering object, as st:%s(...), got %s"):format(method, method,
+      describe(self))
+  end
+  if self.closed then return ("xsk.steer: %s: the program is closed"):format(method) end
 end
 
-local function check_id(id, level, allow_unmatched)
-  local max = allow_unmatched and UNMATCHED or UNMATCHED - 1
-  if not whole(id, 0, max) then bad(("rule id must be a whole number 0-%d, got %s"):format(max, tostring(id)), level + 1) end
+-- nil when id is a rule id (or, with unmatched, also the no-match slot).
+local function bad_id(method, id, unmatched)
+  local want = bad_int(id, 0, unmatched and UNMATCHED or UNMATCHED - 1)
+  if want then return argerror("xsk.steer: " .. method, "id", want, id) end
 end
 
 -- Adds a rule (see the file header for its keys); returns its id.
 function Steer:add_rule(t)
-  check_open(self, 2)
-  local r = M.encode(t, 2)
-  local id = C.lxsk_prog_rule_add(self.p, r)
-  if id < 0 then raise(2) end
+  local err = bad_self(self, "add_rule")
+  if err then error(err, 2) end
+  local r
+  r, err = M.encode(t, "xsk.steer: add_rule")
+  if not r then error(err, 2) end
+  local id = C.lxsk_steer_rule_add(self.p, r)
+  if id < 0 then error(core_error("xsk.steer"), 2) end
   return id
 end
 
 function Steer:remove_rule(id)
-  check_open(self, 2)
-  check_id(id, 2)
-  if C.lxsk_prog_rule_remove(self.p, id) < 0 then raise(2) end
+  local err = bad_self(self, "remove_rule") or bad_id("remove_rule", id)
+  if err then error(err, 2) end
+  if C.lxsk_steer_rule_remove(self.p, id) < 0 then error(core_error("xsk.steer"), 2) end
 end
 
 -- The rule with this id, as a table, or nil.
 function Steer:rule(id)
-  check_open(self, 2)
-  check_id(id, 2)
+  local err = bad_self(self, "rule") or bad_id("rule", id)
+  if err then error(err, 2) end
   local r = ffi.new("struct lxsk_rule")
-  local rc = C.lxsk_prog_rule_get(self.p, id, r)
-  if rc < 0 then raise(2) end
+  local rc = C.lxsk_steer_rule_get(self.p, id, r)
+  if rc < 0 then error(core_error("xsk.steer"), 2) end
   if rc == 0 then return nil end
   return M.decode(r, id)
 end
 
--- Every rule, in id order: { {id=, proto=, dst=, ...}, ... }
-function Steer:rules()
-  check_open(self, 2)
+-- Every rule in id order, or nil and a message.
+local function list_rules(self)
   local out = {}
   local r = ffi.new("struct lxsk_rule")
   for id = 0, UNMATCHED - 1 do
-    local rc = C.lxsk_prog_rule_get(self.p, id, r)
-    if rc < 0 then raise(2) end
+    local rc = C.lxsk_steer_rule_get(self.p, id, r)
+    if rc < 0 then return nil, core_error("xsk.steer") end
     if rc == 1 then out[#out + 1] = M.decode(r, id) end
   end
   return out
 end
 
-function Steer:clear_rules()
-  for _, t in ipairs(self:rules()) do self:remove_rule(t.id) end
+-- Every rule, in id order: { {id=, proto=, dst=, ...}, ... }
+function Steer:rules()
+  local err = bad_self(self, "rules")
+  if err then error(err, 2) end
+  local out
+  out, err = list_rules(self)
+  if not out then error(err, 2) end
+  return out
 end
+
+function Steer:clear_rules()
+  local err = bad_self(self, "clear_rules")
+  if err then error(err, 2) end
+  local list
+  list, err = list_rules(self)
+  if not list then error(err, 2) end
+  for _, t in ipairs(list) do
+    if C.lxsk_steer_rule_remove(self.p, t.id) < 0 then error(core_error("xsk.steer"), 2) end
+  end
+end
+
+local counter = ffi.new("struct lxsk_counter")
 
 -- Packets and bytes that matched rule id (summed over CPUs).
 function Steer:counters(id)
-  check_open(self, 2)
-  check_id(id, 2)
-  local c = ffi.new("struct lxsk_counter")
-  if C.lxsk_prog_counters(self.p, id, c) < 0 then raise(2) end
-  return tonumber(c.packets), tonumber(c.bytes)
+  local err = bad_self(self, "counters") or bad_id("counters", id)
+  if err then error(err, 2) end
+  if C.lxsk_steer_counters(self.p, id, counter) < 0 then error(core_error("xsk.steer"), 2) end
+  return tonumber(counter.packets), tonumber(counter.bytes)
 end
 
 -- Packets and bytes that matched no rule (with no rules: every packet).
 function Steer:unmatched()
-  check_open(self, 2)
-  local c = ffi.new("struct lxsk_counter")
-  if C.lxsk_prog_counters(self.p, UNMATCHED, c) < 0 then raise(2) end
-  return tonumber(c.packets), tonumber(c.bytes)
+  local err = bad_self(self, "unmatched")
+  if err then error(err, 2) end
+  if C.lxsk_steer_counters(self.p, UNMATCHED, counter) < 0 then error(core_error("xsk.steer"), 2) end
+  return tonumber(counter.packets), tonumber(counter.bytes)
 end
 
--- Zeroes the counters of one rule, or of every slot when id is nil.
+-- Zeroes the counters of one rule (steer.MAX_RULES: the no-match slot), or of
+-- every slot when id is nil.
 function Steer:reset_counters(id)
-  check_open(self, 2)
-  if id ~= nil then check_id(id, 2, true) end
+  local err = bad_self(self, "reset_counters") or (id ~= nil and bad_id("reset_counters", id, true))
+  if err then error(err, 2) end
   for slot = id or 0, id or UNMATCHED do
-    if C.lxsk_prog_counters_reset(self.p, slot) < 0 then raise(2) end
+    if C.lxsk_steer_counters_reset(self.p, slot) < 0 then error(core_error("xsk.steer"), 2) end
   end
 end
 
-function Steer:register(sock, queue)
-  check_open(self, 2)
-  self.prog:register(sock, queue)
-  return self
-end
-
-function Steer:unregister(queue)
-  check_open(self, 2)
-  self.prog:unregister(queue)
-  return self
-end
-
-function Steer:detach() self.prog:detach() end
-function Steer:close() self.prog:close() end
-function Steer:path() return self.prog:path() end
-function Steer:mode() return self.prog:mode() end
-function Steer:id() return self.prog:id() end
-function Steer:attached() return self.prog:attached() end
-
 function Steer:__tostring()
-  return ("xsk.steer(%s%s%s)"):format(self.ifname or self.ifindex, self.frags and ", frags" or "",
-    self.prog.closed and ", closed" or "")
+  return ("xsk.steer(%s%s%s)"):format(self.ifname, self.frags and ", frags" or "", self.closed and ", closed" or "")
 end
 
 return M
