@@ -709,12 +709,13 @@ end
 
 function Model:op_misuse()
   local kinds = { "double_release", "kernel_frame", "dup_in_batch", "other_umem", "outside", "len_past_end",
-    "len_zero", "n_past_cap", "closed_socket" }
+    "len_zero", "n_past_cap", "closed_socket", "api" }
   local kind = kinds[self.r(#kinds)]
   local op = TAKERS[self.r(#TAKERS)]
   local s, slot = self:pick_sock()
   if not s then return end
   if kind == "closed_socket" then return self:misuse_closed() end
+  if kind == "api" then return self:misuse_api(s, slot) end
   if s:is_closed() and op ~= "release" then op = "release" end
   local b = self.batches[self.r(2) + 2] -- the 16 and fc batches
   if b.n >= b.cap then b = self.batches[4] end
@@ -816,6 +817,95 @@ function Model:op_misuse()
   if restore then restore() end
   self:fail("misuse %s via %s (bad frame at %s of %d) was not refused: returned %s", kind, op, tostring(pos),
     before.n, tostring(r))
+end
+
+-- Misuse of the API's arguments rather than of frames: a wrong type where a
+-- batch goes, numbers out of range, option bits the kernel refuses, a
+-- capacity forged by a cast, frame helpers on frames the script does not
+-- hold.  Each must raise an error that names the problem and change nothing.
+local NOT_BATCHES = { false, {}, 5, "batch" }
+local API_MISUSE = { "not_a_batch", "bad_number", "bad_options", "forged_cap", "foreign_helper" }
+
+function Model:misuse_api(s, slot)
+  local kind = API_MISUSE[self.r(#API_MISUSE)]
+  local b = self:pick_batch()
+  local u = self.u
+  local misuse, pattern, restore
+  if kind == "not_a_batch" then
+    local x = NOT_BATCHES[self.r(#NOT_BATCHES)]
+    if x == false then x = nil end
+    local calls = {
+      function() return s:recv(x) end, function() return s:send(x) end, function() return s:forward(x) end,
+      function() return u:release(x) end, function() return u:alloc(x, 1) end,
+      function() return s.fill:produce(x) end, function() return s.tx:produce(x) end,
+      function() return s.rx:consume(x) end, function() return s.comp:consume(x) end,
+    }
+    misuse, pattern = calls[self.r(#calls)], "expected a batch from umem:batch()"
+  elseif kind == "bad_number" then
+    local bad = ({ -1, 2.5, 0 / 0, -0.5 })[self.r(4)]
+    local calls = {
+      function() return u:alloc(b, bad) end, function() return u:alloc(b, 1, bad) end,
+      function() return s:recv(b, bad == -1 and -2 or bad) end, function() return s.rx:consume(b, bad) end,
+      function() return s.comp:consume(b, bad) end, function() return s:flush(bad == -1 and -7 or bad) end,
+    }
+    misuse, pattern = calls[self.r(#calls)], " must be "
+  elseif kind == "bad_options" then
+    if b.n == 0 or s:is_closed() then return end
+    self:stamp(b, slot)
+    local pos, bit_no = self.r(b.n) - 1, self.r(32) - 1
+    local bits = bit.lshift(1, bit_no)
+    b.f[pos].options = bits
+    restore = function() b.f[pos].options = 0 end
+    local calls = { function() return s:send(b) end, function() return s:forward(b) end,
+      function() return s.tx:produce(b) end, function() return s.tx:produce_and_wakeup(b) end }
+    misuse = calls[self.r(#calls)]
+    pattern = "only XDP_PKT_CONTD (0x1) may be set"
+    if bit_no == 0 then
+      pattern = pos == b.n - 1 and "the batch ends in the middle of a packet"
+        or "has XDP_PKT_CONTD set but the socket was made without multi_buffer"
+    end
+  elseif kind == "forged_cap" then
+    -- a cast can write the capacity Lua sees; the core goes by the one it keeps
+    local cap, n = b.cap, b.n
+    local words = ffi.cast(u32p, b)
+    words[1] = cap * 4 + self.r(100)
+    b.n = cap + self.r(3 * cap)
+    restore = function() words[1] = cap; b.n = n end
+    local calls = { function() return u:alloc(b) end, function() return u:release(b) end,
+      function() return s:recv(b) end, function() return s:send(b) end, function() return s.rx:consume(b) end }
+    -- a closed socket says so before it looks at the batch
+    misuse, pattern = calls[self.r(s:is_closed() and 2 or #calls)], "is past its capacity " .. cap
+  else -- foreign_helper
+    local d, o = self:pick_stale(self.r(2) == 1)
+    if not d then return end
+    local f = ffi.cast("struct lxsk_frame *", d)
+    local calls = { function() return f:set("x") end, function() return f:bytes() end,
+      function() return f:setlen(1) end, function() return f:room() end, function() return u:headroom(f) end }
+    misuse = calls[self.r(#calls)]
+    pattern = "is not the script's: it belongs to " .. (o == "pool" and "the free pool" or "the kernel")
+  end
+  self:note(fmt("MISUSE api %s (socket %d, batch cap %d n %d)", kind, slot, b.cap, b.n))
+  self.stats.misuse = self.stats.misuse + 1
+  self:count("misuse:api:" .. kind)
+  local before = snap(b)
+  local ok, err = pcall(misuse)
+  if restore then restore() end
+  if ok then
+    -- a TX ring with no room takes nothing and says so with 0; the error
+    -- comes on a later try
+    if kind == "bad_options" and err == 0 then
+      self.stats.deferred = self.stats.deferred + 1
+      self:batch_unchanged(b, before, "deferred misuse api " .. kind)
+      return self:check_all("deferred misuse api " .. kind)
+    end
+    self:fail("misuse api %s was not refused: returned %s", kind, tostring(err))
+  end
+  if not tostring(err):find(pattern, 1, true) then
+    self:fail("misuse api %s: error does not name the problem (%q): %s", kind, pattern, tostring(err))
+  end
+  if kind ~= "forged_cap" then self:batch_unchanged(b, before, "misuse api " .. kind) end
+  self:check_all("misuse api " .. kind,
+    { tx_to_pool = (kind == "bad_options" or kind == "forged_cap") and s.model_pair or nil })
 end
 
 -- Every call on a closed socket raises "socket is closed" and changes nothing.
