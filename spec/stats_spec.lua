@@ -206,7 +206,8 @@ describe("stats", function()
     assert.equal('xsk.stats: new: unknown option "intervall" (known: clock, csv, interval, live, out, '
       .. 'rx, sockets, total, tx)', err { tx = true, intervall = 1 })
     assert.equal("xsk.stats: new: say what the tool counts: rx = true, tx = true or both", err {})
-    assert.equal("xsk.stats: new: interval must be a positive number of seconds, got 0", err { tx = true, interval = 0 })
+    assert.equal("xsk.stats: new: interval must be a positive number of seconds, got 0",
+      err { tx = true, interval = 0 })
     assert.equal('xsk.stats: new: csv must be true or false, got "yes"', err { tx = true, csv = "yes" })
     assert.matches("^xsk%.stats: new: sockets%[1%] must be an object with a :stats%(%) method, got table",
       err { rx = true, sockets = { {} } })

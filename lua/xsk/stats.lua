@@ -237,7 +237,9 @@ function Stats:tick(t)
   local rxp, rxb = self.rx_pkts - self.last_rx_pkts, self.rx_bytes - self.last_rx_bytes
   local txp, txb = self.tx_pkts - self.last_tx_pkts, self.tx_bytes - self.last_tx_bytes
   local drops = 0
-  if self.rx and #self.sockets > 0 then drops = drops_in(read_kernel(self.sockets, self.kernel_now), self.kernel_base) end
+  if self.rx and #self.sockets > 0 then
+    drops = drops_in(read_kernel(self.sockets, self.kernel_now), self.kernel_base)
+  end
   local out = self.out
   if self.csv then
     if not self.header_done then self:_csv_header() end
