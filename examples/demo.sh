@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 if ! command -v luajit >/dev/null; then
-	echo "demo: luajit is not installed" >&2
+	echo "demo: luajit is not installed (sudo make deps)" >&2
 	exit 1
 fi
 
@@ -19,8 +19,9 @@ fi
 leftovers() { ip netns list 2>/dev/null | awk '{print $1}' | grep '^xskex' | sort; }
 before=$(leftovers)
 
-echo "demo: luajit examples/hello_xdp.lua"
-luajit examples/hello_xdp.lua
+# tools/xsk-luajit runs LuaJIT with this checkout's modules and core.
+echo "demo: tools/xsk-luajit examples/hello_xdp.lua"
+tools/xsk-luajit examples/hello_xdp.lua
 rc=$?
 
 after=$(leftovers)
