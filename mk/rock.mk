@@ -2,8 +2,9 @@
 #
 #   make rock            packs build/rock/lua-xsk-$(VERSION)-1.src.rock from this
 #                        clone's HEAD with the release rockspec, as a release does
-#   sudo make install    builds and installs this checkout with luarocks (scm-1)
-#   sudo make uninstall  removes it again
+#   sudo make install    builds and installs this checkout with luarocks (scm-1),
+#                        into /usr/local or ROCK_TREE=DIR
+#   sudo make uninstall  removes it again (same ROCK_TREE)
 #
 # A rock install puts the Lua modules in the tree's share/lua/5.1/xsk/, the
 # core in lib/lua/5.1/xsk/core.so with the XDP programs next to it in
@@ -66,10 +67,13 @@ rock:
 		luarocks --lua-version=5.1 pack lua-xsk-$(VERSION)-1.rockspec
 	@echo "make rock: $(ROCK_DIR)/lua-xsk-$(VERSION)-1.src.rock"
 
-# This checkout into the system tree (/usr/local); Lua dependencies come
-# from Debian (make deps), so luarocks fetches nothing.
+# This checkout into the system tree (/usr/local), or into ROCK_TREE when
+# set; Lua dependencies come from Debian (make deps), so luarocks fetches nothing.
+ROCK_TREE ?=
+LUAROCKS := luarocks --lua-version=5.1 $(if $(ROCK_TREE),--tree $(ROCK_TREE))
+
 install: deps
-	luarocks --lua-version=5.1 make --deps-mode=none rockspec/lua-xsk-scm-1.rockspec
+	$(LUAROCKS) make --deps-mode=none rockspec/lua-xsk-scm-1.rockspec
 
 uninstall:
-	luarocks --lua-version=5.1 remove lua-xsk
+	$(LUAROCKS) remove lua-xsk
