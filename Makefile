@@ -58,7 +58,7 @@ demo: deps
 LINT_FILES ?= lua examples bench tools spec
 lint:
 	EXTRA_DEPS=lua-check ./.ci/deps
-	luacheck --quiet $(LINT_FILES) tools/xsk-detach
+	luacheck --quiet $(LINT_FILES) tools/xsk-detach .ci/rock_check.lua
 
 clean:
 	rm -rf $(BUILD)
