@@ -140,8 +140,12 @@ describe("the release", function()
       assert.equal("#!/usr/bin/env luajit\n", src:match("^[^\n]*\n"), t.script)
       assert.truthy(src:find(('cli.parser("%s"'):format(t.cmd), 1, true), t.script .. " calls itself " .. t.cmd)
     end
-    table.sort(names)
-    assert.same({ "xsk-capture", "xsk-detach", "xsk-responder", "xsk-txgen", "xsk-udp-echo", "xsk-udp-sink" }, names)
+    -- Later tools add themselves with one line in mk/rock.mk's TOOLS.
+    local have = {}
+    for _, n in ipairs(names) do have[n] = true end
+    for _, n in ipairs { "xsk-capture", "xsk-detach", "xsk-responder", "xsk-txgen", "xsk-udp-echo", "xsk-udp-sink" } do
+      assert.is_true(have[n], n .. " is not in TOOLS")
+    end
   end)
 
   it("lists in README.md the packages .ci/deps installs", function()

@@ -171,10 +171,13 @@ for k in pairs(KINDS) do M.KINDS[k] = true end
 local parser_names = setmetatable({}, { __mode = "k" })
 
 -- A parser for a tool: argparse's, named `name` (the command users type),
--- with -h/--help.  epilog: text after the options (exit statuses).
+-- with -h/--help.  epilog: text after the options (exit statuses).  Stop
+-- signals are held from here on, so a Ctrl-C while the tool starts up is
+-- read at its first safe point too.
 function M.parser(name, description, epilog)
   local want = base.bad_string(name)
   if want then error(base.argerror(WHAT, "parser: name", want, name), 2) end
+  M.hold_signals()
   local p = argparse(name, description):help_max_width(80)
   if epilog then p:epilog(epilog) end
   parser_names[p] = name
