@@ -22,7 +22,7 @@ CORE_SO  := $(BUILD)/lua/xsk/core.so
 CDEF_HDR := csrc/lxsk.h csrc/checksum.h csrc/steer_abi.h csrc/netif.h csrc/leftover.h csrc/prog.h \
 	csrc/steer.h csrc/packet.h
 
-.PHONY: all test demo deps install rock-install clean lint
+.PHONY: all test demo deps clean lint
 all: $(CORE_SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(CORE_HDR) | $(BUILD)/obj
@@ -55,18 +55,11 @@ demo: deps
 	$(MAKE) all
 	./examples/demo.sh
 
+# luacheck (Debian: lua-check); LINT_FILES picks files.
+LINT_FILES ?= lua examples bench tools spec
 lint:
-	luacheck --quiet lua examples bench tools spec
-
-install: deps
-	luarocks --lua-version=5.1 make rockspec/lua-xsk-scm-1.rockspec LUA_INCDIR=/usr/include/luajit-2.1
-
-# Called by luarocks with INST_LUADIR and INST_LIBDIR.
-rock-install: all
-	install -d $(INST_LUADIR)/xsk $(INST_LIBDIR)/xsk $(INST_LIBDIR)/xsk/bpf
-	install -m 644 lua/xsk/*.lua $(INST_LUADIR)/xsk/
-	install -m 755 $(CORE_SO) $(INST_LIBDIR)/xsk/core.so
-	install -m 644 $(BPF_OBJS) $(INST_LIBDIR)/xsk/bpf/
+	EXTRA_DEPS=lua-check ./.ci/deps
+	luacheck --quiet $(LINT_FILES) tools/xsk-detach .ci/rock_check.lua
 
 clean:
 	rm -rf $(BUILD)

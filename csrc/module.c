@@ -8,7 +8,7 @@
 #include "abi.h"
 #include "lxsk.h"
 
-#define LXSK_VERSION "0.1.0"
+#define LXSK_VERSION "0.2.0"
 
 int luaopen_xsk_core(lua_State *L);
 

@@ -1,5 +1,8 @@
 /* Entering the network namespaces that specs and examples build with `ip netns`,
- * so one process can own sockets on both ends of a veth pair. */
+ * so one process can own sockets on both ends of a veth pair, and the private
+ * bpffs libxdp wants.  All of it needs CAP_SYS_ADMIN: when the kernel refuses
+ * for lack of it (EPERM), the message says "needs root" first, since that is
+ * what a user run without sudo has to change. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -17,6 +20,9 @@
 
 static int home_ns = -1;
 
+/* EPERM here means missing privileges, not a broken system. */
+#define NEEDS_ROOT "needs root (CAP_SYS_ADMIN)"
+
 int lxsk_netns_enter(const char *name)
 {
 	char path[256];
@@ -25,17 +31,19 @@ int lxsk_netns_enter(const char *name)
 	if (home_ns < 0) {
 		home_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 		if (home_ns < 0)
-			return lxsk_fail(errno, "netns: cannot open /proc/self/ns/net");
+			return lxsk_fail(errno, "cannot open /proc/self/ns/net");
 	}
 	snprintf(path, sizeof(path), "/run/netns/%s", name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return lxsk_fail(errno, "netns: no namespace '%s' (%s)", name, path);
+		return lxsk_fail(errno, "no network namespace '%s' (%s)", name, path);
 	if (setns(fd, CLONE_NEWNET)) {
 		int err = errno;
 
 		close(fd);
-		return lxsk_fail(err, "netns: cannot enter '%s'", name);
+		if (err == EPERM)
+			return lxsk_fail(err, "entering network namespace '%s' " NEEDS_ROOT, name);
+		return lxsk_fail(err, "cannot enter network namespace '%s'", name);
 	}
 	close(fd);
 	return 0;
@@ -45,8 +53,11 @@ int lxsk_netns_leave(void)
 {
 	if (home_ns < 0)
 		return 0;
-	if (setns(home_ns, CLONE_NEWNET))
-		return lxsk_fail(errno, "netns: cannot return to the original namespace");
+	if (setns(home_ns, CLONE_NEWNET)) {
+		if (errno == EPERM)
+			return lxsk_fail(errno, "returning to the original network namespace " NEEDS_ROOT);
+		return lxsk_fail(errno, "cannot return to the original network namespace");
+	}
 	return 0;
 }
 
@@ -58,11 +69,17 @@ int lxsk_private_bpffs(void)
 
 	if (!statfs("/sys/fs/bpf", &st) && st.f_type == BPF_FS_MAGIC)
 		return 0;
-	if (unshare(CLONE_NEWNS))
-		return lxsk_fail(errno, "bpffs: cannot make a private mount namespace");
+	if (unshare(CLONE_NEWNS)) {
+		if (errno == EPERM)
+			return lxsk_fail(errno, "a private mount namespace for libxdp's bpffs " NEEDS_ROOT);
+		return lxsk_fail(errno, "cannot make a private mount namespace for libxdp's bpffs");
+	}
 	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL))
-		return lxsk_fail(errno, "bpffs: cannot make / a slave mount");
-	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"))
-		return lxsk_fail(errno, "bpffs: cannot mount bpf on /sys/fs/bpf");
+		return lxsk_fail(errno, "cannot make / a slave mount");
+	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+		if (errno == EPERM)
+			return lxsk_fail(errno, "mounting bpffs on /sys/fs/bpf " NEEDS_ROOT);
+		return lxsk_fail(errno, "cannot mount bpffs on /sys/fs/bpf");
+	}
 	return 0;
 }

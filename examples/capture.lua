@@ -1,70 +1,43 @@
--- capture: writes every frame an AF_XDP socket receives to a pcap file.
+#!/usr/bin/env luajit
+-- capture (installed as xsk-capture): writes every frame an AF_XDP socket
+-- receives to a pcap file.
 --
---   sudo ip netns exec NS luajit examples/capture.lua --dev veth0 --write out.pcap --count 100
+--   sudo ip netns exec NS xsk-capture --dev veth0 --write out.pcap --count 100
+local cli = require "xsk.cli"
 
--- Load the in-tree modules relative to this file, so the example runs from a
--- checkout after `make`, from any working directory, with nothing installed.
-local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
-package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/examples/?.lua;" .. package.path
-package.cpath = root .. "/" .. (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
-
-local cli = require "lib.cli"
-
-local NAME = "capture"
-
-local USAGE = [[
-usage: luajit examples/capture.lua --dev IF --write FILE.pcap [options]
-
+local p = cli.parser("xsk-capture", [[
 Receives every frame of interface IF (queue N) through an RX-only AF_XDP
-socket and writes it to FILE.pcap (classic pcap, microsecond timestamps,
-readable by tcpdump -r).  The kernel stack on IF sees none of them while this
-runs.  Prints "captured N" at the end.  Needs root.  Prints live statistics
-once a second.  Ctrl-C, SIGTERM, --count or --duration end it.
-
-options:
-  --dev IF          interface in the current network namespace (required)
-  --write FILE      pcap file to write (required; replaced if it exists)
-  --count N         stop after N frames
-  --queue N         queue id (default 0)
-  --duration S      stop after S seconds
-  -h, --help        show this text
-
-exit status: 0 on a clean stop, 1 on errors, 2 on bad arguments.
-]]
-
-local OPTIONS = {
-  dev = { "string", nil, required = true },
-  write = { "string", nil, required = true },
-  count = { "uint", nil },
-  queue = { "uint", 0 },
-  duration = { "number", nil },
-}
+socket and writes it to FILE (classic pcap, microsecond timestamps, readable
+by tcpdump -r).  The kernel stack on IF sees none of them while this runs.
+Prints "captured N" at the end.  Needs root.  Shows received, rate and drops
+once a second.  Ctrl-C, SIGTERM, --count or --duration end it.]], [[
+Exit status: 0 on a clean stop, 1 on errors, 2 on bad arguments.]])
+cli.dev_options(p)
+cli.option(p, "--write", "pcap file to write (replaced if it exists)", "string"):argname("FILE"):count(1)
+cli.option(p, "--count", "stop after N frames", "count"):argname("N")
 
 local state = {}
 
 local cleanup = cli.closer(state, { "sock", "umem", "writer" })
 
-local function main(opts)
+local function main(o)
   local xsk = require "xsk"
-  local pcap = require "xsk.pcap"
-  local stats = require "xsk.stats"
 
   -- libxdp keeps its program state in bpffs; a no-op when one is mounted.
-  require("xsk.netns").private_bpffs()
+  xsk.netns.private_bpffs()
 
-  state.writer = pcap.writer(opts.write)
+  state.writer = xsk.pcap.writer(o.write)
   state.umem = xsk.umem { frame_count = 4096 }
-  state.sock = state.umem:socket { ifname = opts.dev, queue = opts.queue, tx = false }
+  state.sock = state.umem:socket { ifname = o.dev, queue = o.queue, tx = false }
   local umem, sock, w = state.umem, state.sock, state.writer
-  print(("%s: capturing %s queue %d to %s"):format(NAME, opts.dev, opts.queue, opts.write))
+  print(("xsk-capture: capturing %s queue %d to %s"):format(o.dev, o.queue, o.write))
   io.stdout:flush()
 
   local b = umem:batch(64)
   local now, stop_requested = cli.now, cli.stop_requested
-  local start = now()
-  local deadline = opts.duration and start + opts.duration or math.huge
-  local limit = opts.count or math.huge
-  local st = stats.new { interval = 1, sockets = { sock } }
+  local deadline = o.duration and now() + o.duration or math.huge
+  local limit = o.count or math.huge
+  local st = cli.stats { rx = true, total = o.count, sockets = { sock } }
   local captured = 0
   while captured < limit do
     local n = sock:recv(b, 100)
@@ -79,14 +52,15 @@ local function main(opts)
     captured = captured + keep
     if n > 0 then umem:release(b) end
     st:add_rx(keep, bytes)
-    st:tick()
-    if stop_requested() or now() >= deadline then break end
+    local t = now()
+    st:tick(t)
+    if stop_requested() or t >= deadline then break end
   end
-  if now() - start > 1 then st:summary() end
+  st:summary()
   -- Close here rather than in cleanup so a write error fails the run.
   state.writer = nil
   w:close()
   print(("captured %d"):format(captured))
 end
 
-cli.run(NAME, USAGE, OPTIONS, main, cleanup)
+cli.run(p, main, cleanup)

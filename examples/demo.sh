@@ -10,17 +10,24 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 if ! command -v luajit >/dev/null; then
-	echo "demo: luajit is not installed" >&2
+	echo "demo: luajit is not installed (sudo make deps)" >&2
 	exit 1
 fi
 
-# Namespaces the examples make start with "xskex"; note any that are here
-# already, so only ones this run leaves behind are reported.
-leftovers() { ip netns list 2>/dev/null | awk '{print $1}' | grep '^xskex' | sort; }
+# Namespaces the examples make are named xskex<pid>-<n>; note any that are
+# here already, so only ones this run leaves behind are reported: new ones
+# whose process is gone (others' runs make and remove their own meanwhile).
+leftovers() {
+	ip netns list 2>/dev/null | awk '{print $1}' | grep '^xskex' | while read -r ns; do
+		pid=$(echo "$ns" | sed -E 's/^[a-z]+([0-9]+)-.*/\1/')
+		[ -d "/proc/$pid" ] || echo "$ns"
+	done | sort
+}
 before=$(leftovers)
 
-echo "demo: luajit examples/hello_xdp.lua"
-luajit examples/hello_xdp.lua
+# tools/xsk-luajit runs LuaJIT with this checkout's modules and core.
+echo "demo: tools/xsk-luajit examples/hello_xdp.lua"
+tools/xsk-luajit examples/hello_xdp.lua
 rc=$?
 
 after=$(leftovers)

@@ -1,74 +1,45 @@
+#!/usr/bin/env luajit
 -- dev1_to_dev2: sends N numbered frames from an AF_XDP socket on dev1 to one
 -- on dev2 and reports how many arrived and how fast.  One thread does both
 -- sides, a batch at a time.
 --
---   sudo luajit examples/dev1_to_dev2.lua --count 1000000
---   sudo luajit examples/dev1_to_dev2.lua --dev1 v0 --dev2 v1 --shared
-
--- Load the in-tree modules relative to this file, so the example runs from a
--- checkout after `make`, from any working directory, with nothing installed.
-local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
-package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/examples/?.lua;" .. package.path
-package.cpath = root .. "/" .. (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
+--   sudo tools/xsk-luajit examples/dev1_to_dev2.lua --count 1000000
+--   sudo tools/xsk-luajit examples/dev1_to_dev2.lua --dev1 v0 --dev2 v1 --shared
 
 local ffi = require "ffi"
 local bit = require "bit"
-local cli = require "lib.cli"
+local cli = require "xsk.cli"
 
-local NAME = "dev1_to_dev2"
-
-local USAGE = [[
-usage: luajit examples/dev1_to_dev2.lua [options]
-
+local p = cli.parser("dev1_to_dev2", [[
 Sends --count frames, each carrying a sequence number, from an AF_XDP socket
 on dev1 to an AF_XDP socket on dev2; counts distinct sequence numbers that
 arrive, so loss and duplicates are reported honestly.  Stops when all have
-arrived or when nothing moved for --quiet ms.  Needs root.  Without
---dev1/--dev2 it builds a throwaway network namespace with a veth pair and
-removes it when done.
-
-options:
-  --count N       frames to send (default 100000)
-  --size N        bytes per frame, Ethernet header included (default 64,
-                  at least 20)
-  --batch N       frames per send/recv call (default 64)
-  --frames N      frames per UMEM (default 4096)
-  --rx-size N     RX ring size (default 2048, a power of two)
-  --tx-size N     TX ring size (default 2048)
-  --fill-size N   fill ring size (default 2048)
-  --comp-size N   completion ring size (default 2048)
-  --timeout MS    poll timeout once everything is sent (default 100)
-  --quiet MS      give up after this long without progress (default 1000)
-  --shared        one UMEM for both sockets
-  --dev1 IF       send from this existing interface (needs --dev2)
-  --dev2 IF       receive on this existing interface (needs --dev1)
-  --queue N       queue id on both devices (default 0)
-  -h, --help      show this text
-
-exit status: 0 when every frame arrived, 1 when some were lost or on errors,
-2 on bad arguments, 130 when interrupted.
-]]
-
--- name -> { kind, default }; kinds as in lib/cli.lua.
-local OPTIONS = cli.dev_pair_options {
-  count = { "count", 100000 },
-  size = { "count", 64 },
-  batch = { "count", 64 },
-  frames = { "count", 4096 },
-  ["rx-size"] = { "pow2", 2048 },
-  ["tx-size"] = { "pow2", 2048 },
-  ["fill-size"] = { "pow2", 2048 },
-  ["comp-size"] = { "pow2", 2048 },
-  timeout = { "uint", 100 },
-  quiet = { "uint", 1000 },
-  shared = { "flag", false },
-}
+arrived or when nothing moved for --quiet ms.  Shows both sides' counts and
+rates, progress and ETA once a second.  Needs root.  Without --dev1/--dev2
+it builds a throwaway network namespace with a veth pair and removes it when
+done.]], [[
+Exit status: 0 when every frame arrived, 1 when some were lost or on errors,
+2 on bad arguments, 130 when interrupted.]])
+cli.option(p, "--count", "frames to send", "count", 100000):argname("N")
+cli.option(p, "--size", "bytes per frame, Ethernet header included, at least 20", "count", 64):argname("N")
+cli.option(p, "--batch", "frames per send/recv call, at most 65536", "count", 64):argname("N")
+cli.option(p, "--frames", "frames per UMEM", "count", 4096):argname("N")
+cli.option(p, "--rx-size", "RX ring size", "pow2", 2048):argname("N")
+cli.option(p, "--tx-size", "TX ring size", "pow2", 2048):argname("N")
+cli.option(p, "--fill-size", "fill ring size", "pow2", 2048):argname("N")
+cli.option(p, "--comp-size", "completion ring size", "pow2", 2048):argname("N")
+cli.option(p, "--timeout", "poll timeout once everything is sent", "uint", 100):argname("MS")
+cli.option(p, "--quiet", "give up after this long without progress", "uint", 1000):argname("MS")
+p:flag("--shared", "one UMEM for both sockets")
+cli.pair_options(p)
 
 -- Checked with the arguments, so bad sizes are usage errors (exit 2) found
 -- before anything touches the network.
 local function check(o)
-  cli.check_dev_pair(o)
-  if o.size < 20 then cli.usage_error("option --size needs at least 20 bytes (header and sequence number), got %d", o.size) end
+  cli.check_pair(o)
+  if o.size < 20 then
+    cli.usage_error("option --size needs at least 20 bytes (header and sequence number), got %d", o.size)
+  end
   if o.batch > 65536 then cli.usage_error("option --batch is at most 65536, got %d", o.batch) end
 end
 
@@ -89,7 +60,7 @@ local cleanup = cli.closer(state, { "sock1", "sock2", "umem1", "umem2" })
 -- The measured loop.  Everything it touches is made before it starts; inside
 -- there are only FFI calls and arithmetic, so it compiles to one trace tree
 -- and allocates nothing.
-local function run(o, sock1, sock2, umem1, umem2, tx, rx, hdr, seen)
+local function run(o, sock1, sock2, umem1, umem2, tx, rx, hdr, seen, st)
   local copy, cast, min = ffi.copy, ffi.cast, math.min
   local band, bor, lshift, rshift = bit.band, bit.bor, bit.lshift, bit.rshift
   local u32p = ffi.typeof("uint32_t *")
@@ -128,6 +99,7 @@ local function run(o, sock1, sock2, umem1, umem2, tx, rx, hdr, seen)
     local k = sock1:send(tx)
     if k > 0 then
       sent = sent + k
+      st:add_tx(k, k * size)
       moved = true
     end
 
@@ -152,10 +124,12 @@ local function run(o, sock1, sock2, umem1, umem2, tx, rx, hdr, seen)
         end
       end
       umem2:release(rx)
+      st:add_rx(n, n * size)
       moved = true
     end
 
     local t = now()
+    st:tick(t)
     if moved then last_progress = t end
     if received ~= before then last_rx = t end
     if received == limit or t - last_progress > quiet then break end
@@ -179,7 +153,7 @@ local function main(o)
   local dev1, dev2 = cli.dev_pair(o, state, { mtu = o.size - 14 > 1500 and o.size - 14 or nil })
 
   local ucfg = {
-    frame_count = o.frames, fill_size = o["fill-size"], comp_size = o["comp-size"],
+    frame_count = o.frames, fill_size = o.fill_size, comp_size = o.comp_size,
   }
   state.umem1 = xsk.umem(ucfg)
   state.umem2 = o.shared and state.umem1 or xsk.umem(ucfg)
@@ -187,7 +161,7 @@ local function main(o)
   if o.size > umem1.max_packet then
     error(("--size %d does not fit a frame (at most %d bytes)"):format(o.size, umem1.max_packet), 0)
   end
-  local scfg = { queue = o.queue, rx_size = o["rx-size"], tx_size = o["tx-size"], batch_size = o.batch }
+  local scfg = { queue = o.queue, rx_size = o.rx_size, tx_size = o.tx_size, batch_size = o.batch }
   scfg.ifname, scfg.rx, scfg.tx = dev1, false, true
   state.sock1 = umem1:socket(scfg)
   scfg.ifname, scfg.rx, scfg.tx = dev2, true, false
@@ -203,8 +177,10 @@ local function main(o)
     o.shared and "one shared UMEM" or "a UMEM per socket"))
   -- The header goes out now, not at exit, for whoever watches a pipe or file.
   io.stdout:flush()
-  if stop_requested() then error(cli.INTERRUPTED, 0) end
-  local r = run(o, state.sock1, state.sock2, umem1, umem2, tx, rx, hdr, seen)
+  if stop_requested() then cli.interrupted() end
+  local st = cli.stats { rx = true, tx = true, total = o.count, sockets = { state.sock2 } }
+  local r = run(o, state.sock1, state.sock2, umem1, umem2, tx, rx, hdr, seen, st)
+  st:end_line()
   -- Frames the TX ring never took go back to the pool before the sockets close.
   if tx.n > 0 then umem1:release(tx) end
 
@@ -217,14 +193,14 @@ local function main(o)
   print(("elapsed:  %.3f s"):format(r.elapsed))
   print(("pps:      %.0f"):format(r.elapsed > 0 and r.received / r.elapsed or 0))
   if lost > 0 or r.sent < o.count then
-    local st = state.sock2:stats()
+    local k = state.sock2:stats()
     print(("dev2 socket: rx_dropped %d, rx_ring_full %d, fill_ring_empty %d"):format(
-      st.rx_dropped, st.rx_ring_full, st.rx_fill_ring_empty_descs))
+      k.rx_dropped, k.rx_ring_full, k.rx_fill_ring_empty_descs))
   end
   -- Raised only now, so the totals counted so far are printed first.
-  if r.interrupted then error(cli.INTERRUPTED, 0) end
+  if r.interrupted then cli.interrupted() end
   if r.received ~= o.count then return false, "not every frame arrived" end
 end
 
 -- cli.run removes the namespace whatever happens.
-cli.run(NAME, USAGE, OPTIONS, main, cleanup, check)
+cli.run(p, main, cleanup, check)

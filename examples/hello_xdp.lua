@@ -1,40 +1,22 @@
+#!/usr/bin/env luajit
 -- hello_xdp: one Ethernet frame carrying "Hello, world!" goes out of an
 -- AF_XDP socket on dev1 and comes back in through an AF_XDP socket on dev2.
 --
---   sudo luajit examples/hello_xdp.lua                     (throwaway veth pair)
---   sudo luajit examples/hello_xdp.lua --dev1 v0 --dev2 v1 (existing devices)
+--   sudo tools/xsk-luajit examples/hello_xdp.lua                      (throwaway veth pair)
+--   sudo tools/xsk-luajit examples/hello_xdp.lua --dev1 v0 --dev2 v1  (existing devices)
+local cli = require "xsk.cli"
 
--- Load the in-tree modules relative to this file, so the example runs from a
--- checkout after `make`, from any working directory, with nothing installed.
-local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
-package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/examples/?.lua;" .. package.path
-package.cpath = root .. "/" .. (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
-
-local cli = require "lib.cli"
-
-local NAME = "hello_xdp"
 local MESSAGE = "Hello, world!"
 
-local USAGE = [[
-usage: luajit examples/hello_xdp.lua [options]
-
+local p = cli.parser("hello_xdp", [[
 Sends one Ethernet frame (broadcast, EtherType 0x88B5) carrying
 "Hello, world!" from an AF_XDP socket on dev1 to an AF_XDP socket on dev2.
 Needs root.  Without --dev1/--dev2 it builds a throwaway network namespace
-with a veth pair and removes it when done.
-
-options:
-  --dev1 IF       send from this existing interface (needs --dev2)
-  --dev2 IF       receive on this existing interface (needs --dev1)
-  --queue N       queue id on both devices (default 0)
-  --timeout MS    how long to wait for the frame (default 1000)
-  -h, --help      show this text
-
-exit status: 0 when the frame arrived, 1 when it did not or on errors,
-2 on bad arguments, 130 when interrupted.
-]]
-
-local OPTIONS = cli.dev_pair_options { timeout = { "uint", 1000 } }
+with a veth pair and removes it when done.]], [[
+Exit status: 0 when the frame arrived, 1 when it did not or on errors, 2 on
+bad arguments, 130 when interrupted.]])
+cli.pair_options(p)
+cli.option(p, "--timeout", "how long to wait for the frame", "uint", 1000):argname("MS")
 
 -- Broadcast destination, a locally administered source, then the EtherType
 -- IEEE reserves for local experiments, which no stack on the way consumes.
@@ -45,17 +27,17 @@ local state = {}
 
 local cleanup = cli.closer(state, { "sock1", "sock2", "umem1", "umem2" })
 
-local function main(opts)
+local function main(o)
   local xsk = require "xsk"
-  local dev1, dev2 = cli.dev_pair(opts, state)
+  local dev1, dev2 = cli.dev_pair(o, state)
 
   -- Two UMEMs, as in xsk-rs's hello_xdp: each socket owns its own frames.
   state.umem1 = xsk.umem { frame_count = 32 }
   state.umem2 = xsk.umem { frame_count = 32 }
-  state.sock1 = state.umem1:socket { ifname = dev1, queue = opts.queue, rx = false }
-  state.sock2 = state.umem2:socket { ifname = dev2, queue = opts.queue, tx = false }
+  state.sock1 = state.umem1:socket { ifname = dev1, queue = o.queue, rx = false }
+  state.sock2 = state.umem2:socket { ifname = dev2, queue = o.queue, tx = false }
   local umem1, umem2, sock1, sock2 = state.umem1, state.umem2, state.sock1, state.sock2
-  if cli.stop_requested() then error(cli.INTERRUPTED, 0) end
+  if cli.stop_requested() then cli.interrupted() end
 
   local tx = umem1:batch(1)
   if umem1:alloc(tx, 1) ~= 1 then error("no free frame in dev1's UMEM") end
@@ -65,9 +47,9 @@ local function main(opts)
   if sock1:send(tx) ~= 1 then error("dev1's TX ring took no frame") end
 
   local rx = umem2:batch(32)
-  local deadline = cli.now() + opts.timeout / 1000
+  local deadline = cli.now() + o.timeout / 1000
   while cli.now() < deadline do
-    if cli.stop_requested() then error(cli.INTERRUPTED, 0) end
+    if cli.stop_requested() then cli.interrupted() end
     local n = sock2:recv(rx, 50)
     for i = 0, n - 1 do
       local pkt = rx.f[i]:bytes()
@@ -82,8 +64,8 @@ local function main(opts)
     end
     umem2:release(rx)
   end
-  return false, "no matching frame received within " .. opts.timeout .. " ms"
+  return false, "no matching frame received within " .. o.timeout .. " ms"
 end
 
 -- cli.run removes the namespace whatever happens.
-cli.run(NAME, USAGE, OPTIONS, main, cleanup, cli.check_dev_pair)
+cli.run(p, main, cleanup, cli.check_pair)

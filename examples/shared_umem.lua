@@ -1,47 +1,30 @@
+#!/usr/bin/env luajit
 -- shared_umem: one UMEM, two sockets.  A socket on dev1 transmits frames out
 -- of the UMEM, a socket on dev2 receives them into the same UMEM.  Drives the
 -- four rings by hand (fill, TX, completion, RX), as xsk-rs's example does.
 --
---   sudo luajit examples/shared_umem.lua
---   sudo luajit examples/shared_umem.lua --dev1 v0 --dev2 v1 --count 8
+--   sudo tools/xsk-luajit examples/shared_umem.lua
+--   sudo tools/xsk-luajit examples/shared_umem.lua --dev1 v0 --dev2 v1 --count 8
 
--- Load the in-tree modules relative to this file, so the example runs from a
--- checkout after `make`, from any working directory, with nothing installed.
-local root = ((arg and arg[0] or ""):match("^(.*)/[^/]*$") or ".") .. "/.."
-package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/examples/?.lua;" .. package.path
-package.cpath = root .. "/" .. (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
+local cli = require "xsk.cli"
 
-local cli = require "lib.cli"
-
-local NAME = "shared_umem"
 local MAX_COUNT = 16
 
-local USAGE = [[
-usage: luajit examples/shared_umem.lua [options]
-
+local p = cli.parser("shared_umem", [[
 Makes one UMEM and two AF_XDP sockets on it: dev1 (TX only) and dev2 (RX
 only).  Frames written into the UMEM and sent on dev1 arrive on dev2 in
 other frames of the same UMEM; prints what arrived and where.  Needs root.
 Without --dev1/--dev2 it builds a throwaway network namespace with a veth
-pair and removes it when done.
-
-options:
-  --count N       frames to send, 1 to 16 (default 4)
-  --dev1 IF       send from this existing interface (needs --dev2)
-  --dev2 IF       receive on this existing interface (needs --dev1)
-  --queue N       queue id on both devices (default 0)
-  --timeout MS    how long to wait for the frames (default 1000)
-  -h, --help      show this text
-
-exit status: 0 when every frame arrived, 1 when not or on errors,
-2 on bad arguments, 130 when interrupted.
-]]
-
-local OPTIONS = cli.dev_pair_options { timeout = { "uint", 1000 }, count = { "uint", 4 } }
+pair and removes it when done.]], [[
+Exit status: 0 when every frame arrived, 1 when not or on errors, 2 on bad
+arguments, 130 when interrupted.]])
+cli.option(p, "--count", "frames to send, 1 to 16", "uint", 4):argname("N")
+cli.pair_options(p)
+cli.option(p, "--timeout", "how long to wait for the frames", "uint", 1000):argname("MS")
 
 -- Checked with the arguments, so a bad --count is a usage error (exit 2).
 local function check(o)
-  cli.check_dev_pair(o)
+  cli.check_pair(o)
   if o.count < 1 or o.count > MAX_COUNT then
     cli.usage_error("option --count needs a number from 1 to %d, got %d", MAX_COUNT, o.count)
   end
@@ -65,7 +48,7 @@ local function main(o)
   state.sock1 = umem:socket { ifname = dev1, queue = o.queue, rx = false, auto_fill = false }
   state.sock2 = umem:socket { ifname = dev2, queue = o.queue, tx = false, auto_fill = false }
   local sock1, sock2 = state.sock1, state.sock2
-  if cli.stop_requested() then error(cli.INTERRUPTED, 0) end
+  if cli.stop_requested() then cli.interrupted() end
   print(("one UMEM (%d frames of %d bytes) shared by %s (TX) and %s (RX)"):format(
     umem.frame_count, umem.frame_size, dev1, dev2))
 
@@ -81,12 +64,11 @@ local function main(o)
   -- 2. Write the frames in place in the UMEM and put them on dev1's TX ring.
   local tx = umem:batch(o.count)
   if umem:alloc(tx, o.count) ~= o.count then error("not enough free frames in the UMEM") end
-  local sent_addr, expect = {}, {}
+  local expect = {}
   for i = 0, o.count - 1 do
     local msg = ("frame %d from %s"):format(i + 1, dev1)
     tx.f[i]:set(ETH_HEADER .. msg)
     expect[msg] = true
-    sent_addr[#sent_addr + 1] = tx.f[i].addr
     print(("%s sends: %q from UMEM addr 0x%x"):format(dev1, msg, tonumber(tx.f[i].addr)))
   end
   if sock1.tx:produce_and_wakeup(tx) ~= o.count then error("dev1's TX ring had no room") end
@@ -95,7 +77,7 @@ local function main(o)
   local rx = umem:batch(16)
   local got, deadline = 0, cli.now() + o.timeout / 1000
   while got < o.count and cli.now() < deadline do
-    if cli.stop_requested() then error(cli.INTERRUPTED, 0) end
+    if cli.stop_requested() then cli.interrupted() end
     local n = sock2.rx:poll_and_consume(rx, 50)
     for i = 0, n - 1 do
       local f = rx.f[i]
@@ -133,4 +115,4 @@ local function main(o)
 end
 
 -- cli.run removes the namespace whatever happens.
-cli.run(NAME, USAGE, OPTIONS, main, cleanup, check)
+cli.run(p, main, cleanup, check)
