@@ -852,13 +852,15 @@ function Model:misuse_api(s, slot)
   elseif kind == "bad_options" then
     if b.n == 0 or s:is_closed() then return end
     self:stamp(b, slot)
-    local pos, bit_no = self.r(b.n) - 1, self.r(32) - 1
-    local bits = bit.lshift(1, bit_no)
-    b.f[pos].options = bits
+    local which, bit_no = self.r(4), self.r(32) - 1
+    -- send checks only the frames that fit on the ring (the rest stay with
+    -- the script): its bad frame goes first, where it is always looked at
+    local pos = which == 1 and 0 or self.r(b.n) - 1
+    b.f[pos].options = bit.lshift(1, bit_no)
     restore = function() b.f[pos].options = 0 end
     local calls = { function() return s:send(b) end, function() return s:forward(b) end,
       function() return s.tx:produce(b) end, function() return s.tx:produce_and_wakeup(b) end }
-    misuse = calls[self.r(#calls)]
+    misuse = calls[which]
     pattern = "only XDP_PKT_CONTD (0x1) may be set"
     if bit_no == 0 then
       pattern = pos == b.n - 1 and "the batch ends in the middle of a packet"
