@@ -8,9 +8,11 @@
 -- frame ends exactly at a PROT_NONE page, so a read past len faults; every
 -- header pointer, offset and length parse() fills in must lie within len.
 --
--- pcap.reader: valid files written by pcap.writer, then truncated and
--- corrupted; reading must give packets or a Lua error that names the file,
--- never a crash, and never more bytes than MAX_CAPLEN.
+-- pcap.reader: valid files written by pcap.writer, and pcapng files of
+-- random sections, interfaces (time resolutions, offsets) and packet block
+-- kinds, then truncated and corrupted; reading must give packets or a Lua
+-- error that names the file, never a crash, and never more bytes than
+-- MAX_CAPLEN.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 
@@ -18,6 +20,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local headers = require "xsk.headers"
 local pcap = require "xsk.pcap"
+local ng = require "spec.support.pcapng"
 
 local ITER = tonumber(arg[1]) or 200000
 local SEED = tonumber(arg[2] or os.getenv("XSK_SEED")) or os.time()
@@ -213,12 +216,37 @@ local function corrupt(data)
   return table.concat(out)
 end
 
+-- A valid pcapng file: 1-2 sections of either byte order, 1-3 interfaces
+-- each, packets of every block kind.
+local function write_valid_ng()
+  local out = {}
+  for _ = 1, 1 + r(2) do
+    local be = r(2) == 0
+    out[#out + 1] = ng.shb(be)
+    local nif = 1 + r(3)
+    for _ = 1, nif do
+      local resol = r(2) == 0 and string.char(r(20)) or string.char(0x80 + r(64))
+      local opts = ng.option(9, resol, be) .. (r(2) == 0 and ng.tsoffset(r(2000) - 1000, be) or "")
+      out[#out + 1] = ng.idb(1, r(3) == 0 and 64 + r(100) or 0, opts, be)
+    end
+    for _ = 1, 1 + r(5) do
+      local fr = frame():sub(1, 64)
+      local kind = r(4)
+      if kind == 0 then out[#out + 1] = ng.spb(fr, #fr, be)
+      elseif kind == 1 then out[#out + 1] = ng.pb(r(nif), r(65536), r(65536), fr, be)
+      elseif kind == 2 then out[#out + 1] = ng.block(0x40000bad, ("x"):rep(4 * r(4)), be)
+      else out[#out + 1] = ng.epb(r(nif), r(65536), r(65536), fr, be) end
+    end
+  end
+  return table.concat(out)
+end
+
 local PCAP_ITER = math.max(100, math.floor(ITER / 100))
 local t1 = os.clock()
 local read_ok, read_err = 0, 0
 local dst = ffi.new("uint8_t[?]", 2048)
 for it = 1, PCAP_ITER do
-  local data = corrupt(write_valid(1 + r(6)))
+  local data = corrupt(it % 3 == 0 and write_valid_ng() or write_valid(1 + r(6)))
   local f = io.open(path, "wb")
   f:write(data)
   f:close()
