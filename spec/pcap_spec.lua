@@ -5,6 +5,7 @@ local template = require "xsk.template"
 local util = require "spec.support.util"
 local jit_watch = require "support.jit_watch"
 local ng = require "spec.support.pcapng"
+local bit = require "bit"
 
 local function tmpfile()
   local path = os.tmpname()
@@ -458,6 +459,8 @@ describe("pcapng files", function()
       { "\148", 2 ^ 20, 1600000000, 2 ^ 19, 500000000, 0 },  -- 2^-20 s
       { "\148", 2 ^ 20, 1600000000, 1, 953, 0 },             -- 953.67 ns, floored
       { "\160", 2 ^ 32, 1600000000, 2 ^ 32 - 1, 999999999, 0 }, -- 2^-32 s
+      -- 2^-63 s: (2^54 - 1) units is 1953124.99.. ns, which a double would round up
+      { "\191", 2 ^ 63, 0, bit.lshift(1ULL, 54) - 1, 1953124, 1600000000 },
     }
     for k, c in ipairs(cases) do
       local units, sec, frac, want_ns, offset = c[2], c[3], c[4], c[5], c[6]
@@ -471,6 +474,64 @@ describe("pcapng files", function()
       local obe = ng.option(9, c[1], true) .. (offset ~= 0 and ng.tsoffset(offset, true) or "")
       got = read_all(file_of(ng.shb(true) .. ng.idb(1, 0, obe, true) .. ng.epb(0, hi, lo, pkt, true)))
       assert.same({ sec + offset, want_ns }, { got[1].sec, got[1].nsec }, "case " .. k .. " big-endian")
+    end
+  end)
+
+  -- floor(f * 1e9 / 2^r) for f = hi * 2^32 + lo < 2^r, by long multiplication
+  -- in 16-bit limbs (every partial product stays exact in a double).
+  local function binary_ns(hi, lo, r)
+    local limbs = { lo % 65536, math.floor(lo / 65536), hi % 65536, math.floor(hi / 65536) }
+    local prod, carry = {}, 0
+    for k = 1, 4 do
+      local v = limbs[k] * 1e9 + carry
+      prod[k] = v % 65536
+      carry = math.floor(v / 65536)
+    end
+    prod[5] = carry % 65536
+    prod[6] = math.floor(carry / 65536)
+    -- the product as bits, shifted right by r
+    local ns = 0
+    for bitpos = 95, r, -1 do
+      local limb = prod[math.floor(bitpos / 16) + 1]
+      local b = math.floor(limb / 2 ^ (bitpos % 16)) % 2
+      ns = ns * 2 + b
+    end
+    return ns
+  end
+
+  it("splits random timestamps exactly at every resolution", function()
+    local x = 77
+    local function rnd32()
+      x = (x * 1103515245 + 12345) % 2147483648
+      return x * 2 + x % 2
+    end
+    for _, resol in ipairs { "\0", "\3", "\6", "\9", "\12", "\19", "\138", "\148", "\158", "\160", "\191" } do
+      local v = resol:byte()
+      local units = v >= 128 and bit.lshift(1ULL, v - 128) or 10ULL ^ v
+      local s, want = { ng.shb(), ng.idb(1, 0, ng.option(9, resol)) }, {}
+      for i = 1, 300 do
+        local hi, lo = rnd32(), rnd32()
+        if i % 3 == 0 then hi = hi % 2 ^ 21 end -- small ones too
+        s[#s + 1] = ng.epb(0, hi, lo, pkts[1])
+        local t = ffi.new("uint64_t", hi) * 4294967296ULL + lo
+        local frac = t % units
+        -- ns = floor(frac * 1e9 / units), without overflowing 64 bits
+        local ns
+        if v >= 128 then
+          ns = binary_ns(tonumber(bit.rshift(frac, 32)), tonumber(bit.band(frac, 0xffffffffULL)), v - 128)
+        elseif units <= 1000000000ULL then
+          ns = tonumber(frac * 1000000000ULL / units)
+        else
+          ns = tonumber(frac / (units / 1000000000ULL))
+        end
+        want[i] = { tonumber(t / units), ns }
+      end
+      local got = read_all(file_of(table.concat(s)))
+      for i = 1, 300 do
+        local w, g = want[i], got[i]
+        -- seconds past 2^53 cannot be exact in a double: compare them as doubles
+        assert.same(w, { g.sec, g.nsec }, ("if_tsresol %d, packet %d"):format(v, i))
+      end
     end
   end)
 

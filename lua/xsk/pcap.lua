@@ -36,8 +36,8 @@
 -- exact; a replay takes the gaps as (sec - sec0) * 1e9 + (nsec - nsec0).
 -- Simple Packet Blocks carry no time: their sec and nsec are nil.
 --
--- Files go through C stdio with buffers made once: no Lua allocation per
--- packet, read or written.
+-- Files go through C stdio (unlocked: an object belongs to one Lua VM) with
+-- buffers made once: no Lua allocation per packet, read or written.
 local ffi = require "ffi"
 local bit = require "bit"
 local base = require "xsk.base"
@@ -45,9 +45,11 @@ local frame = require "xsk.frame"
 require "xsk.cdef"
 
 local libc = ffi.C
-local bswap, rshift, band = bit.bswap, bit.rshift, bit.band
+local bswap, rshift, lshift, band = bit.bswap, bit.rshift, bit.lshift, bit.band
 local type, error, tonumber, floor, min = type, error, tonumber, math.floor, math.min
-local fread, fwrite, ferror = libc.lxsk_libc_fread, libc.lxsk_libc_fwrite, libc.lxsk_libc_ferror
+-- A reader or writer belongs to one Lua VM, so one thread: stdio's per-call
+-- locking is half the cost of reading a packet, and not needed.
+local fread, fwrite, ferror = libc.lxsk_libc_fread_unlocked, libc.lxsk_libc_fwrite_unlocked, libc.lxsk_libc_ferror
 
 local WHAT = "xsk.pcap"
 
@@ -279,13 +281,14 @@ end
 -- ---- pcapng ----
 
 -- The time units of an interface from if_tsresol: 10^-r s, or 2^-r s with
--- the top bit set.  Returns units per second (uint64), how to get ns from a
--- remainder (a factor, or a uint64 divisor), or nil, msg.
+-- the top bit set.  Returns units per second (uint64) and how to get ns
+-- from a remainder: a factor, a uint64 divisor (10^-10 s and finer) or a
+-- shift (2^-31 s and finer); or nil, msg.
 local function resolution(self, v)
   local r = band(v, 0x7f)
   if band(v, 0x80) ~= 0 then
     if r > 63 then return nil, file_error(self, "if_tsresol 2^-%d is not supported", r) end
-    return bit.lshift(ffi.new("uint64_t", 1), r), 1e9 / 2 ^ r, nil
+    return bit.lshift(ffi.new("uint64_t", 1), r), 1e9 / 2 ^ r, nil, r > 30 and r or nil
   end
   if r > 19 then return nil, file_error(self, "if_tsresol 10^-%d is not supported", r) end
   local units = ffi.new("uint64_t", 1)
@@ -315,9 +318,9 @@ local function add_interface(self, n)
     if code == IF_NAME then
       ifc.name = ffi.string(v, len):gsub("%z+$", "")
     elseif code == IF_TSRESOL and len >= 1 then
-      local units, mul, div = resolution(self, v[0])
+      local units, mul, div, shift = resolution(self, v[0])
       if not units then return nil, mul end
-      ifc.units, ifc.mul, ifc.div = units, mul, div
+      ifc.units, ifc.mul, ifc.div, ifc.shift = units, mul, div, shift
     elseif code == IF_TSOFFSET and len >= 8 then
       -- a signed 64-bit count of seconds in the section's byte order
       local lo, hi = r32(self, v, 0), r32(self, v, 1)
@@ -327,11 +330,22 @@ local function add_interface(self, n)
     end
     at = at + 4 + len + (4 - len % 4) % 4
   end
+  -- Units of at most 2^30 a second (µs, ns, ...) split exactly in doubles:
+  -- with hi = a * 2^16 + b, t = a * 2^48 + b * 2^32 + lo, and each power
+  -- of two is q units and r left over, so that t / units is
+  -- a * q48 + b * q32 + (a * r48 + b * r32 + lo) / units, the last sum
+  -- under 2^47.  Finer units take the uint64 path.
+  local units = tonumber(ifc.units)
+  if units <= 2 ^ 30 then
+    ifc.unitsn = units
+    ifc.q48, ifc.r48 = floor(2 ^ 48 / units), 2 ^ 48 % units
+    ifc.q32, ifc.r32 = floor(2 ^ 32 / units), 2 ^ 32 % units
+  else
+    ifc.q48 = false
+  end
   local list = self.interfaces
   list[#list + 1] = ifc
-  self.ifmul[#list - 1], self.ifdiv[#list - 1] = ifc.mul or false, ifc.div or false
-  self.ifunits[#list - 1], self.ifoffset[#list - 1] = ifc.units, ifc.offset
-  self.iflink[#list - 1], self.ifsnap[#list - 1] = ifc.linktype, ifc.snaplen
+  self.ifs[#list - 1] = ifc
   return true
 end
 
@@ -363,7 +377,7 @@ local function section(self)
   end
   self.sections = self.sections + 1
   self.interfaces = {}
-  self.ifmul, self.ifdiv, self.ifunits, self.ifoffset, self.iflink, self.ifsnap = {}, {}, {}, {}, {}, {}
+  self.ifs = {} -- the interfaces by id (0-based)
   return true
 end
 
@@ -388,16 +402,34 @@ local function block_body(self, total, what)
   return total - 12
 end
 
--- seconds and nanoseconds of a timestamp of interface id (hi, lo: 32 bits each).
-local function ng_time(self, id, hi, lo)
-  local units = self.ifunits[id]
+-- Seconds and nanoseconds of a timestamp (hi, lo: 32 bits each) of interface ifc.
+local function ng_time(ifc, hi, lo)
+  local q48 = ifc.q48
+  if q48 then
+    local a = floor(hi / 65536)
+    local b = hi - a * 65536
+    local units = ifc.unitsn
+    local s = a * ifc.r48 + b * ifc.r32 + lo
+    local carry = floor(s / units)
+    return a * q48 + b * ifc.q32 + carry + ifc.offset, floor((s - carry * units) * ifc.mul)
+  end
   local t = hi * 4294967296ULL + lo
+  local r = ifc.shift
+  if r then
+    -- floor(frac * 1e9 / 2^r) in 64 bits: frac = fh * 2^32 + fl
+    local sec = rshift(t, r)
+    local frac = t - lshift(sec, r)
+    local ns
+    if r < 32 then
+      ns = rshift(frac * 1000000000ULL, r)
+    else
+      ns = rshift(rshift(frac, 32) * 1000000000ULL + rshift(band(frac, 0xffffffffULL) * 1000000000ULL, 32), r - 32)
+    end
+    return tonumber(sec) + ifc.offset, tonumber(ns)
+  end
+  local units = ifc.units
   local sec = t / units
-  local frac = t - sec * units
-  local mul = self.ifmul[id]
-  local nsec
-  if mul then nsec = floor(tonumber(frac) * mul) else nsec = tonumber(frac / self.ifdiv[id]) end
-  return tonumber(sec) + self.ifoffset[id], nsec
+  return tonumber(sec) + ifc.offset, tonumber((t - sec * units) / ifc.div)
 end
 
 -- A block that is not a packet (its type and length read into hd): a new
@@ -452,15 +484,16 @@ local function ng_head(self)
     if id >= #self.interfaces then
       return false, file_error(self, "packet %d names interface %d, the section has %d", n, id, #self.interfaces)
     end
-    local snap = self.ifsnap[id]
+    local ifc = self.ifs[id]
+    local snap = ifc.snaplen
     if caplen > total - 32 or caplen > M.MAX_CAPLEN or (snap > 0 and caplen > snap) then
       return false, file_error(self, "packet %d claims %d bytes (block %d bytes, snaplen %d, limit %d): "
         .. "corrupted file", n, caplen, total, snap, M.MAX_CAPLEN)
     end
     self.count, self.total = n, total
     self.rest = total - 28 - caplen
-    self.linktype = self.iflink[id]
-    local sec, nsec = ng_time(self, id, hi, lo)
+    self.linktype = ifc.linktype
+    local sec, nsec = ng_time(ifc, hi, lo)
     return caplen, len, sec, nsec, id
   elseif btype == BT_SPB then
     if total < 16 then
@@ -473,7 +506,7 @@ local function ng_head(self)
     end
     -- the data is the packet cut to interface 0's snaplen
     local len = r32(self, p, 0)
-    local snap = self.ifsnap[0]
+    local snap = self.ifs[0].snaplen
     local caplen = (snap > 0 and snap < len) and snap or len
     if caplen > total - 16 or caplen > M.MAX_CAPLEN then
       return false, file_error(self, "packet %d claims %d bytes (block %d bytes, snaplen %d, limit %d): "
@@ -481,7 +514,7 @@ local function ng_head(self)
     end
     self.count, self.total = n, total
     self.rest = total - 12 - caplen
-    self.linktype = self.iflink[0]
+    self.linktype = self.ifs[0].linktype
     return caplen, len, nil, nil, 0
   end
   local ok, err = other_block(self, btype)
