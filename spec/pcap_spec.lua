@@ -7,9 +7,23 @@ local jit_watch = require "support.jit_watch"
 local ng = require "spec.support.pcapng"
 local bit = require "bit"
 
+-- busted keeps one `finally` per test (the last one given), so every
+-- cleanup of a test goes on one list, run in reverse order when it ends.
+local cleanups = {}
+local function run_cleanups()
+  for i = #cleanups, 1, -1 do
+    local fn = table.remove(cleanups, i)
+    pcall(fn)
+  end
+end
+local function on_exit(fn)
+  cleanups[#cleanups + 1] = fn
+  finally(run_cleanups)
+end
+
 local function tmpfile()
   local path = os.tmpname()
-  finally(function() os.remove(path) end)
+  on_exit(function() os.remove(path) end)
   return path
 end
 
@@ -96,7 +110,7 @@ end
 -- allocated; the UMEM closes when the test ends.
 local function umem_batch(cap, n, frame_count)
   local u = require("xsk").umem { frame_count = frame_count or 16 }
-  finally(function() u:close() end)
+  on_exit(function() u:close() end)
   local b = u:batch(cap)
   u:alloc(b, n)
   return b, u
@@ -706,12 +720,13 @@ describe("pcapng from real tools", function()
   it("reads a dumpcap capture of two link types that libpcap refuses", function()
     local net = require "support.net"
     local env = net.veth { addr_a = "198.18.0.1/24", addr_b = "198.18.0.2/24", peer = true, enter = false }
+    on_exit(env.destroy) -- net.veth's own `finally` is replaced by ours
     local path, log, pidfile = tmpfile(), tmpfile(), tmpfile()
     -- veth0 (Ethernet) and "any" (Linux cooked capture) into one pcapng
     assert(sh(("ip netns exec %s dumpcap -q -i %s -i any -a duration:3 -w %s >%s 2>&1 & echo $! >%s")
       :format(env.ns, env.a, path, log, pidfile)))
     local pid = tonumber(slurp(pidfile))
-    finally(function() sh("kill " .. pid .. " 2>/dev/null") end)
+    on_exit(function() sh("kill " .. pid .. " 2>/dev/null") end)
     for _ = 1, 100 do
       if slurp(log):find("Capturing on", 1, true) then break end
       sh("sleep 0.05")
