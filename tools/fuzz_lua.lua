@@ -55,7 +55,7 @@ end
 local function be16(v) return string.char(bit.band(bit.rshift(v, 8), 255), bit.band(v, 255)) end
 local function pick(t) return t[r(#t) + 1] end
 
-local function l4(proto, v6)
+local function l4(proto)
   local pay = bytes(r(40))
   if proto == 17 then
     local ulen = r(4) == 0 and r(65536) or 8 + #pay
@@ -72,7 +72,7 @@ end
 local function ip4()
   local proto = pick { 1, 6, 17, 17, 58, 47, r(256) }
   local ihl = r(6) == 0 and r(16) or 5 + r(3)
-  local rest = l4(proto, false)
+  local rest = l4(proto)
   local opts = bytes(math.max(0, ihl - 5) * 4)
   local tot = r(5) == 0 and r(65536) or 20 + #opts + #rest
   local frag = pick { 0, 0, 0, 0x2000, 0x0001, r(65536) }
@@ -101,7 +101,7 @@ local function ip6()
       chain[#chain + 1] = string.char(nh, l) .. bytes((l + 1) * 8 - 2)
     end
   end
-  local body = table.concat(chain) .. l4(last, true)
+  local body = table.concat(chain) .. l4(last)
   local plen = r(5) == 0 and r(65536) or #body
   return string.char(0x60 + r(2) * 0x10, 0, 0, 0) .. be16(plen) .. string.char(nh_first, 64) .. bytes(32) .. body
 end
@@ -116,16 +116,16 @@ local function frame()
   elseif kind == 6 then
     f[#f + 1] = be16(0x0806) .. (r(2) == 0 and (be16(1) .. be16(0x0800) .. string.char(6, 4)) or bytes(6)) .. bytes(22)
   else f[#f + 1] = be16(r(65536)) .. bytes(r(60)) end
-  local s = table.concat(f)
+  local out = table.concat(f)
   -- truncate, flip bits
-  if r(4) == 0 then s = s:sub(1, r(#s + 1)) end
+  if r(4) == 0 then out = out:sub(1, r(#out + 1)) end
   for _ = 1, (r(3) == 0 and r(4) or 0) do
-    if #s > 0 then
-      local i = r(#s) + 1
-      s = s:sub(1, i - 1) .. string.char(bit.bxor(s:byte(i), bit.lshift(1, r(8)))) .. s:sub(i + 1)
+    if #out > 0 then
+      local i = r(#out) + 1
+      out = out:sub(1, i - 1) .. string.char(bit.bxor(out:byte(i), bit.lshift(1, r(8)))) .. out:sub(i + 1)
     end
   end
-  return s
+  return out
 end
 
 -- ---- headers.parse ----
@@ -181,7 +181,8 @@ for _ = 1, ITER do check_parse(frame()) end
 -- every length of one frame, down to 0
 local whole = frame()
 for n = #whole, 0, -1 do check_parse(whole:sub(1, n)) end
-io.stdout:write(("fuzz_lua: headers.parse: %d frames, no fault (%.1fs, XSK_SEED=%d)\n"):format(ITER, os.clock() - t0, SEED))
+io.stdout:write(("fuzz_lua: headers.parse: %d frames, no fault (%.1fs, XSK_SEED=%d)\n")
+  :format(ITER, os.clock() - t0, SEED))
 
 -- ---- pcap.reader ----
 
@@ -276,5 +277,5 @@ for it = 1, PCAP_ITER do
   end
 end
 os.remove(path)
-io.stdout:write(("fuzz_lua: pcap.reader: %d corrupted files, %d read, %d refused with a clear error, no crash (%.1fs)\n")
-  :format(PCAP_ITER, read_ok, read_err, os.clock() - t1))
+io.stdout:write(("fuzz_lua: pcap.reader: %d corrupted files, %d read, %d refused with a clear error, "
+  .. "no crash (%.1fs)\n"):format(PCAP_ITER, read_ok, read_err, os.clock() - t1))
