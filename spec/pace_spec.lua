@@ -313,4 +313,32 @@ describe("xsk.clock", function()
     assert.error_matches(function() clock.sleep_until(-1) end, "xsk.clock: sleep_until: t must be", nil, true)
     assert.error_matches(function() clock.sleep(0 / 0) end, "xsk.clock: sleep: ns must be", nil, true)
   end)
+
+  it("waits until a time by sleeping, then spinning the last stretch", function()
+    -- 20 waits of 5 ms, each spinning its last 0.1 ms: about 2 % of the time
+    -- on CPU; the kernel charges CPU time a tick at a time, hence the long run
+    local c0, w0 = cpu_ns(), clock.now()
+    local t = w0
+    for _ = 1, 20 do
+      t = t + 5e6
+      local at = clock.wait_until(t, 100000)
+      assert.is_true(at >= t and clock.now() >= t)
+    end
+    local cpu, wall = cpu_ns() - c0, clock.now() - w0
+    assert.is_true(cpu < wall / 2, ("CPU %.1f ms over %.1f ms"):format(cpu / 1e6, wall / 1e6))
+    assert.is_true(clock.wait_until(0) >= 0) -- past: at once
+    assert.error_matches(function() clock.wait_until(-5) end, "xsk.clock: wait_until: t must be", nil, true)
+    assert.error_matches(function() clock.wait_until(t, -1) end, "wait_until: spin_ns must be", nil, true)
+    local function slack()
+      local f = assert(io.open("/proc/self/timerslack_ns")) -- busted runs in one thread
+      local v = f:read("*l")
+      f:close()
+      return v
+    end
+    clock.set_timer_slack(2345)
+    assert.equal("2345", slack())
+    clock.set_timer_slack(0) -- back to the thread's default
+    assert.not_equal("2345", slack())
+    assert.error_matches(function() clock.set_timer_slack(-1) end, "xsk.clock: set_timer_slack: ns must be", nil, true)
+  end)
 end)
