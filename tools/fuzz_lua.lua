@@ -8,9 +8,11 @@
 -- frame ends exactly at a PROT_NONE page, so a read past len faults; every
 -- header pointer, offset and length parse() fills in must lie within len.
 --
--- pcap.reader: valid files written by pcap.writer, then truncated and
--- corrupted; reading must give packets or a Lua error that names the file,
--- never a crash, and never more bytes than MAX_CAPLEN.
+-- pcap.reader: valid files written by pcap.writer, and pcapng files of
+-- random sections, interfaces (time resolutions, offsets) and packet block
+-- kinds, then truncated and corrupted; reading must give packets or a Lua
+-- error that names the file, never a crash, and never more bytes than
+-- MAX_CAPLEN.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 
@@ -18,6 +20,7 @@ local ffi = require "ffi"
 local bit = require "bit"
 local headers = require "xsk.headers"
 local pcap = require "xsk.pcap"
+local ng = require "spec.support.pcapng"
 
 local ITER = tonumber(arg[1]) or 200000
 local SEED = tonumber(arg[2] or os.getenv("XSK_SEED")) or os.time()
@@ -52,7 +55,7 @@ end
 local function be16(v) return string.char(bit.band(bit.rshift(v, 8), 255), bit.band(v, 255)) end
 local function pick(t) return t[r(#t) + 1] end
 
-local function l4(proto, v6)
+local function l4(proto)
   local pay = bytes(r(40))
   if proto == 17 then
     local ulen = r(4) == 0 and r(65536) or 8 + #pay
@@ -69,7 +72,7 @@ end
 local function ip4()
   local proto = pick { 1, 6, 17, 17, 58, 47, r(256) }
   local ihl = r(6) == 0 and r(16) or 5 + r(3)
-  local rest = l4(proto, false)
+  local rest = l4(proto)
   local opts = bytes(math.max(0, ihl - 5) * 4)
   local tot = r(5) == 0 and r(65536) or 20 + #opts + #rest
   local frag = pick { 0, 0, 0, 0x2000, 0x0001, r(65536) }
@@ -98,7 +101,7 @@ local function ip6()
       chain[#chain + 1] = string.char(nh, l) .. bytes((l + 1) * 8 - 2)
     end
   end
-  local body = table.concat(chain) .. l4(last, true)
+  local body = table.concat(chain) .. l4(last)
   local plen = r(5) == 0 and r(65536) or #body
   return string.char(0x60 + r(2) * 0x10, 0, 0, 0) .. be16(plen) .. string.char(nh_first, 64) .. bytes(32) .. body
 end
@@ -113,16 +116,16 @@ local function frame()
   elseif kind == 6 then
     f[#f + 1] = be16(0x0806) .. (r(2) == 0 and (be16(1) .. be16(0x0800) .. string.char(6, 4)) or bytes(6)) .. bytes(22)
   else f[#f + 1] = be16(r(65536)) .. bytes(r(60)) end
-  local s = table.concat(f)
+  local out = table.concat(f)
   -- truncate, flip bits
-  if r(4) == 0 then s = s:sub(1, r(#s + 1)) end
+  if r(4) == 0 then out = out:sub(1, r(#out + 1)) end
   for _ = 1, (r(3) == 0 and r(4) or 0) do
-    if #s > 0 then
-      local i = r(#s) + 1
-      s = s:sub(1, i - 1) .. string.char(bit.bxor(s:byte(i), bit.lshift(1, r(8)))) .. s:sub(i + 1)
+    if #out > 0 then
+      local i = r(#out) + 1
+      out = out:sub(1, i - 1) .. string.char(bit.bxor(out:byte(i), bit.lshift(1, r(8)))) .. out:sub(i + 1)
     end
   end
-  return s
+  return out
 end
 
 -- ---- headers.parse ----
@@ -178,7 +181,8 @@ for _ = 1, ITER do check_parse(frame()) end
 -- every length of one frame, down to 0
 local whole = frame()
 for n = #whole, 0, -1 do check_parse(whole:sub(1, n)) end
-io.stdout:write(("fuzz_lua: headers.parse: %d frames, no fault (%.1fs, XSK_SEED=%d)\n"):format(ITER, os.clock() - t0, SEED))
+io.stdout:write(("fuzz_lua: headers.parse: %d frames, no fault (%.1fs, XSK_SEED=%d)\n")
+  :format(ITER, os.clock() - t0, SEED))
 
 -- ---- pcap.reader ----
 
@@ -213,12 +217,37 @@ local function corrupt(data)
   return table.concat(out)
 end
 
+-- A valid pcapng file: 1-2 sections of either byte order, 1-3 interfaces
+-- each, packets of every block kind.
+local function write_valid_ng()
+  local out = {}
+  for _ = 1, 1 + r(2) do
+    local be = r(2) == 0
+    out[#out + 1] = ng.shb(be)
+    local nif = 1 + r(3)
+    for _ = 1, nif do
+      local resol = r(2) == 0 and string.char(r(20)) or string.char(0x80 + r(64))
+      local opts = ng.option(9, resol, be) .. (r(2) == 0 and ng.tsoffset(r(2000) - 1000, be) or "")
+      out[#out + 1] = ng.idb(1, r(3) == 0 and 64 + r(100) or 0, opts, be)
+    end
+    for _ = 1, 1 + r(5) do
+      local fr = frame():sub(1, 64)
+      local kind = r(4)
+      if kind == 0 then out[#out + 1] = ng.spb(fr, #fr, be)
+      elseif kind == 1 then out[#out + 1] = ng.pb(r(nif), r(65536), r(65536), fr, be)
+      elseif kind == 2 then out[#out + 1] = ng.block(0x40000bad, ("x"):rep(4 * r(4)), be)
+      else out[#out + 1] = ng.epb(r(nif), r(65536), r(65536), fr, be) end
+    end
+  end
+  return table.concat(out)
+end
+
 local PCAP_ITER = math.max(100, math.floor(ITER / 100))
 local t1 = os.clock()
 local read_ok, read_err = 0, 0
 local dst = ffi.new("uint8_t[?]", 2048)
 for it = 1, PCAP_ITER do
-  local data = corrupt(write_valid(1 + r(6)))
+  local data = corrupt(it % 3 == 0 and write_valid_ng() or write_valid(1 + r(6)))
   local f = io.open(path, "wb")
   f:write(data)
   f:close()
@@ -248,5 +277,5 @@ for it = 1, PCAP_ITER do
   end
 end
 os.remove(path)
-io.stdout:write(("fuzz_lua: pcap.reader: %d corrupted files, %d read, %d refused with a clear error, no crash (%.1fs)\n")
-  :format(PCAP_ITER, read_ok, read_err, os.clock() - t1))
+io.stdout:write(("fuzz_lua: pcap.reader: %d corrupted files, %d read, %d refused with a clear error, "
+  .. "no crash (%.1fs)\n"):format(PCAP_ITER, read_ok, read_err, os.clock() - t1))

@@ -23,6 +23,8 @@ const char *lxsk_libc_inet_ntop(int af, const void *src, char *dst, uint32_t siz
 void *lxsk_libc_fopen(const char *path, const char *mode) __asm__("fopen");
 size_t lxsk_libc_fread(void *ptr, size_t size, size_t n, void *f) __asm__("fread");
 size_t lxsk_libc_fwrite(const void *ptr, size_t size, size_t n, void *f) __asm__("fwrite");
+size_t lxsk_libc_fread_unlocked(void *ptr, size_t size, size_t n, void *f) __asm__("fread_unlocked");
+size_t lxsk_libc_fwrite_unlocked(const void *ptr, size_t size, size_t n, void *f) __asm__("fwrite_unlocked");
 int lxsk_libc_fseek(void *f, long off, int whence) __asm__("fseek");
 int lxsk_libc_fflush(void *f) __asm__("fflush");
 int lxsk_libc_ferror(void *f) __asm__("ferror");

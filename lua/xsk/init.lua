@@ -29,10 +29,11 @@ function M.detach(ifname, ours)
 end
 
 -- The batteries load on first use: xsk.headers, xsk.checksum, xsk.template,
--- xsk.pcap, xsk.stats, xsk.steer, xsk.prog, xsk.netns.
+-- xsk.pcap, xsk.filter, xsk.hist, xsk.pace, xsk.clock, xsk.stats, xsk.steer,
+-- xsk.prog, xsk.netns, xsk.cli.
 local batteries = {
-  headers = true, checksum = true, template = true, pcap = true, stats = true,
-  steer = true, prog = true, netns = true,
+  headers = true, checksum = true, template = true, pcap = true, filter = true, hist = true, pace = true,
+  clock = true, stats = true, steer = true, prog = true, netns = true, cli = true,
 }
 setmetatable(M, {
   __index = function(t, k)

@@ -26,6 +26,7 @@ local FFI_NAMES = {
   ["struct lxsk_eth_hdr"] = "eth", ["struct lxsk_vlan_hdr"] = "vlan", ["struct lxsk_arp_hdr"] = "arp",
   ["struct lxsk_ipv4_hdr"] = "ip4", ["struct lxsk_ipv6_hdr"] = "ip6", ["struct lxsk_udp_hdr"] = "udp",
   ["struct lxsk_tcp_hdr"] = "tcp", ["struct lxsk_icmp_hdr"] = "icmp", ["struct lxsk_icmp6_hdr"] = "icmp6",
+  ["struct lxsk_hist"] = "h",
 }
 
 local metatypes = {}
@@ -122,6 +123,8 @@ local ok, err = pcall(function()
   object("t", xsk.template.new { src_mac = "02:00:00:00:00:01", dst_mac = "02:00:00:00:00:02",
     src_ip = "198.18.0.1", dst_ip = "198.18.0.2", src_port = 1, dst_port = 2 })
   object("stats", xsk.stats.new { rx = true, out = { write = function() end } })
+  object("pc", xsk.pace.new { pps = 1000 })
+  object("flt", xsk.filter.compile("udp"))
   -- One program on an interface at a time: the steering one, then a plain one.
   local st = steer.open { ifname = env.b }
   object("st", st)
