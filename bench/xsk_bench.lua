@@ -29,7 +29,8 @@ int xskbench_getrusage(int who, struct xskbench_rusage *ru) __asm__("getrusage")
 int xskbench_sched_setaffinity(int pid, size_t size, const uint8_t *mask) __asm__("sched_setaffinity");
 int xskbench_sigemptyset(struct xskbench_sigset *set) __asm__("sigemptyset");
 int xskbench_sigaddset(struct xskbench_sigset *set, int sig) __asm__("sigaddset");
-int xskbench_sigprocmask(int how, const struct xskbench_sigset *set, struct xskbench_sigset *old) __asm__("sigprocmask");
+int xskbench_sigprocmask(int how, const struct xskbench_sigset *set, struct xskbench_sigset *old)
+  __asm__("sigprocmask");
 int xskbench_sigpending(struct xskbench_sigset *set) __asm__("sigpending");
 int xskbench_sigismember(const struct xskbench_sigset *set, int sig) __asm__("sigismember");
 char *xskbench_strerror(int errnum) __asm__("strerror");
@@ -318,7 +319,7 @@ local function tx_loop(umem, sock, r)
   gc_begin()
   r.u0, r.s0 = cpu_time()
   local t0 = now_ns()
-  local t = t0
+  local t
   while true do
     local want = batch - b.n
     if count > 0 and count - produced < want + b.n then want = count - produced - b.n end

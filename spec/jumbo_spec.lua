@@ -186,7 +186,8 @@ describe("multi-buffer (jumbo frames)", function()
     assert.equals(count, tb.n)
     for k = 0, count - 1 do assert.equals("user", a.u:owner(tb.f[k].addr)) end
     assert.has_error(function() tb:packet(0) end,
-      ("xsk.batch: the packet at frame 0 runs past the batch's end: its last frame %d has XDP_PKT_CONTD set"):format(count - 1))
+      ("xsk.batch: the packet at frame 0 runs past the batch's end: its last frame %d has XDP_PKT_CONTD set")
+        :format(count - 1))
     -- fixed, it goes (ring level, all or nothing)
     tb.f[count - 1].options = 0
     assert.equals(count, a.sock.tx:produce_and_wakeup(tb))
@@ -224,7 +225,8 @@ describe("multi-buffer (jumbo frames)", function()
     local _, count = huge:put_packet(a.u, packet(9, 5 * a.u.max_packet))
     assert.equals(5, count)
     assert.has_error(function() a.sock:send(huge) end,
-      "xsk.socket: send on veth0 queue 0: the first packet of the batch has 5 descriptors, more than the TX ring's 4 " ..
+      "xsk.socket: send on veth0 queue 0: the first packet of the batch has 5 descriptors, more than the "
+      .. "TX ring's 4 " ..
       "entries (errno 90: Message too long)")
     a.u:release(huge)
     teardown(a, b)
@@ -257,7 +259,8 @@ describe("multi-buffer (jumbo frames)", function()
     local u = xsk.umem { frame_count = 4 }
     local b = u:batch(2)
     assert.has_error(function() b:put_packet(u, packet(1)) end,
-      ("xsk.batch: put_packet: a 9000-byte packet needs 3 frames of %d bytes, the batch has room for 2"):format(u.max_packet))
+      ("xsk.batch: put_packet: a 9000-byte packet needs 3 frames of %d bytes, the batch has room for 2")
+        :format(u.max_packet))
     local b8 = u:batch(8)
     b8:put_packet(u, packet(1, 100))
     assert.has_error(function() b8:put_packet(u, packet(1, 4 * u.max_packet)) end,

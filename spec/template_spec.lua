@@ -216,7 +216,8 @@ describe("stamping", function()
     assert.error_matches(function() t:fill_batch(b) end, "frame 2 .- is not the script's: it belongs to the free pool")
     -- a template bigger than the frames
     local big = template.new(desc { size = 1800 })
-    assert.error_matches(function() big:fill_batch(b, 2) end, "frame 0 %(addr 0x%x+%) has room for 1792 bytes, not 1800")
+    assert.error_matches(function() big:fill_batch(b, 2) end,
+      "frame 0 %(addr 0x%x+%) has room for 1792 bytes, not 1800")
     -- not a batch
     assert.error_matches(function() t:fill_batch({}) end, "expected a batch from umem:batch%(%), got table")
     u:close()

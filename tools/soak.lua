@@ -188,10 +188,8 @@ local ok, err = pcall(function()
   sender:flush(1000)
   run(sent)
   local drops = 0
-  local xdp = {}
-  for name, s in pairs { fwd_in = fwd_in, recv = recv, sender = sender, fwd_out = fwd_out } do
+  for _, s in pairs { fwd_in = fwd_in, recv = recv, sender = sender, fwd_out = fwd_out } do
     local st = s:stats()
-    xdp[name] = st
     drops = drops + st.rx_dropped + st.rx_ring_full + st.rx_invalid_descs + st.tx_invalid_descs
   end
   local veth_drops = 0

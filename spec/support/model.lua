@@ -29,14 +29,13 @@ local ffi = require "ffi"
 local bit = require "bit"
 local xsk = require "xsk"
 
-local band, bxor, lshift, rshift = bit.band, bit.bxor, bit.lshift, bit.rshift
+local bxor, lshift, rshift = bit.bxor, bit.lshift, bit.rshift
 local tonumber, pcall, error, fmt = tonumber, pcall, error, string.format
 
 local M = {}
 
 local FRAME_SIZE = 2048
 local RING = 16          -- fill, completion, RX and TX ring sizes: small, so they fill up
-local ETHERTYPE = 0x88b5 -- IEEE local experimental: the kernel ignores it
 local MAGIC = 0x4d4b5358 -- "XSKM" read as a little-endian uint32
 local HDR = "\255\255\255\255\255\255\2\0\0\0\0\0\136\181"
 local MIN_LEN, MAX_LEN = 60, 1514
@@ -157,7 +156,7 @@ function Model:stop(how)
   if how == "gc" then
     local alive = setmetatable({ u }, { __mode = "v" })
     self.u, self.socks, self.batches = nil, {}, {}
-    u = nil
+    u = nil -- luacheck: ignore 311 (the last strong reference goes, for the GC)
     collectgarbage(); collectgarbage()
     -- LuaJIT may still see the UMEM from a dead stack slot of a compiled
     -- caller (it promises nothing there); then close it, so that the next
@@ -275,7 +274,7 @@ function Model:stamp(b, slot)
 end
 
 -- Counts the packets of positions first..last as sent.
-function Model:mark_sent(seqs, first, last)
+function Model:mark_sent(first, last)
   if last >= first then self.stats.sent = self.stats.sent + (last - first + 1) end
 end
 
@@ -358,7 +357,9 @@ function Model:check_all(what, spec)
     if a == "pool" then pool = pool + 1 end
   end
   local free = u:free_frames()
-  if free ~= pool then self:fail("%s: free_frames() says %d, owners say %d frames are in the pool", what, free, pool) end
+  if free ~= pool then
+    self:fail("%s: free_frames() says %d, owners say %d frames are in the pool", what, free, pool)
+  end
   -- The script's frames are exactly those in its batches, each once.
   self.seen_gen = self.seen_gen + 1
   local gen, seen, listed = self.seen_gen, self.seen, 0
@@ -543,9 +544,12 @@ function Model:produce(kind, s, slot)
   local got = call(self, kind, fn, kind == "fill" and s.fill or s.tx, b)
   if got == n0 and n0 > 0 then
     if b.n ~= 0 then self:fail("%s: produced %d but batch still has %d", kind, got, b.n) end
-    for j = 0, n0 - 1 do self:keep_stale(ffi.new("struct lxsk_frame", { addr = before[j][1], len = before[j][2], umem_id = before[j][3] })) end
-    if seqs then self:mark_sent(seqs, 0, n0 - 1) end
-    self:check_all(kind, { exact = self:exact_snap(before, 0, n0 - 1, kind == "fill" and "fill" or "tx", s.model_pair) })
+    for j = 0, n0 - 1 do
+      self:keep_stale(forged_t { addr = before[j][1], len = before[j][2], umem_id = before[j][3] })
+    end
+    if seqs then self:mark_sent(0, n0 - 1) end
+    self:check_all(kind,
+      { exact = self:exact_snap(before, 0, n0 - 1, kind == "fill" and "fill" or "tx", s.model_pair) })
   elseif got == 0 then
     self:batch_unchanged(b, before, kind)
     self:check_all(kind)
@@ -579,7 +583,8 @@ function Model:consume(kind, s, slot)
       local i = self:index(f.addr)
       if f.len ~= 0 then self:fail("completed frame %d has len %d", i, f.len) end
       if self.own[i] ~= "tx" or self.pair[i] ~= p then
-        self:fail("completion ring of socket %d gave frame %d, which was %s (pair %s)", slot, i, self.own[i], tostring(self.pair[i]))
+        self:fail("completion ring of socket %d gave frame %d, which was %s (pair %s)", slot, i, self.own[i],
+          tostring(self.pair[i]))
       end
       t[i] = { "user", false }
     end
@@ -608,7 +613,7 @@ end
 function Model:op_send(kind, s, slot)
   local b = self:pick_batch()
   local n0 = b.n
-  local seqs = self:stamp(b, slot)
+  self:stamp(b, slot)
   self:note(fmt("%s(socket %d, batch cap %d n %d)", kind, slot, b.cap, n0))
   local before = snap(b)
   local k = call(self, kind, kind == "send" and s.send or s.forward, s, b)
@@ -624,9 +629,11 @@ function Model:op_send(kind, s, slot)
     if b.n ~= 0 then self:fail("forward left %d frames in the batch", b.n) end
     self:exact_snap(before, k, n0 - 1, "pool", false, exact)
   end
-  self:mark_sent(seqs, 0, k - 1)
+  self:mark_sent(0, k - 1)
   for j = 0, k - 1 do
-    if self.r(4) == 1 then self:keep_stale(ffi.new("struct lxsk_frame", { addr = before[j][1], len = before[j][2], umem_id = before[j][3] })) end
+    if self.r(4) == 1 then
+      self:keep_stale(forged_t { addr = before[j][1], len = before[j][2], umem_id = before[j][3] })
+    end
   end
   self:check_all(kind, { exact = exact, tx_to_pool = p })
 end
@@ -660,7 +667,9 @@ function Model:op_wakeup(s, slot)
   if s.fill:needs_wakeup() == nil then self:fail("needs_wakeup returned nil") end
   for _, r in ipairs { "fill", "comp", "rx", "tx" } do
     local st = s:ring_state(r)
-    if st.entries > st.size then self:fail("%s ring of socket %d: %d entries in a ring of %d", r, slot, st.entries, st.size) end
+    if st.entries > st.size then
+      self:fail("%s ring of socket %d: %d entries in a ring of %d", r, slot, st.entries, st.size)
+    end
   end
   call(self, "stats", s.stats, s)
   self:check_all("wakeup")
@@ -808,10 +817,11 @@ function Model:op_misuse()
   if op == "send" and kind ~= "n_past_cap" and r <= pos then
     local k = r
     if b.n ~= before.n - k then self:fail("send (misuse): %d sent, %d left of %d", k, b.n, before.n) end
-    if restore then b.f[pos - k].len = oldlen; restore = nil end
+    if restore then b.f[pos - k].len = oldlen end
     if bad then remove_at(b, pos - k) end
     self.stats.deferred = self.stats.deferred + 1
-    self:check_all("send past misuse " .. kind, { exact = self:exact_snap(before, 0, k - 1, "tx", p), tx_to_pool = p })
+    self:check_all("send past misuse " .. kind,
+      { exact = self:exact_snap(before, 0, k - 1, "tx", p), tx_to_pool = p })
     return
   end
   if restore then restore() end
@@ -982,7 +992,7 @@ function Model:step()
   if not s or s:is_closed() then
     -- with no socket left to use, end the session sooner
     if self.r(self.end_idle) == 1 then
-      s = nil -- a live local would keep the UMEM from the GC
+      s = nil -- luacheck: ignore 311 (a live local would keep the UMEM from the GC)
       self:note("end of session (no socket open)")
       self:stop(self.r(3) == 1 and "gc" or "close")
       return self:start()
