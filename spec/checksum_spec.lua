@@ -4,7 +4,7 @@ local ck = require "xsk.checksum"
 local util = require "spec.support.util"
 local ref, unhex = util.ref, util.unhex
 
-local C = ck.C
+local C = require "xsk.cdef"
 
 -- Frames with checksums computed by a separate Python implementation.
 local UDP4 = unhex [[020000000002020000000001 0800

@@ -27,14 +27,20 @@ local function len_of(p, len)
   return len
 end
 
-local function check(what, r)
-  if r < 0 then error(what .. ": " .. reason(r), 3) end
-  return r
-end
-
 local function truth(r)
   if r < 0 then return false, reason(r) end
   return r == 1
+end
+
+-- An entry point that computes: a C call whose negative result is raised
+-- (at its caller) with the reason.  p may be a string; len defaults to its length.
+local function computing(name, cfn)
+  local prefix = "xsk.checksum: " .. name .. ": "
+  return function(p, len)
+    local r = cfn(p, len_of(p, len))
+    if r < 0 then error(prefix .. reason(r), 2) end
+    return r
+  end
 end
 
 -- Running sum over a buffer; every chunk but the last must be even-sized.
@@ -44,46 +50,49 @@ end
 
 function M.fold(sum) return C.lxsk_csum_fold(sum) end
 
-function M.csum(p, len) return check("csum", C.lxsk_csum(p, len_of(p, len))) end
+M.csum = computing("csum", C.lxsk_csum)
 
 function M.pseudo4(saddr, daddr, proto, len) return C.lxsk_csum_pseudo4(saddr, daddr, proto, len) end
 function M.pseudo6(saddr, daddr, proto, len) return C.lxsk_csum_pseudo6(saddr, daddr, proto, len) end
 
-function M.ip4(p, len) return check("ip4", C.lxsk_ip4_csum(p, len_of(p, len))) end
-function M.ip4_set(p, len) return check("ip4_set", C.lxsk_ip4_csum_set(p, len)) end
+M.ip4 = computing("ip4", C.lxsk_ip4_csum)
+M.ip4_set = computing("ip4_set", C.lxsk_ip4_csum_set)
 function M.ip4_ok(p, len) return truth(C.lxsk_ip4_csum_ok(p, len_of(p, len))) end
 
 function M.l4v4(saddr, daddr, proto, l4, len)
-  return check("l4v4", C.lxsk_l4_csum4(saddr, daddr, proto, l4, len_of(l4, len)))
+  local r = C.lxsk_l4_csum4(saddr, daddr, proto, l4, len_of(l4, len))
+  if r < 0 then error("xsk.checksum: l4v4: " .. reason(r), 2) end
+  return r
 end
 function M.l4v6(saddr, daddr, proto, l4, len)
-  return check("l4v6", C.lxsk_l4_csum6(saddr, daddr, proto, l4, len_of(l4, len)))
+  local r = C.lxsk_l4_csum6(saddr, daddr, proto, l4, len_of(l4, len))
+  if r < 0 then error("xsk.checksum: l4v6: " .. reason(r), 2) end
+  return r
 end
 
-function M.udp4(p, len) return check("udp4", C.lxsk_udp4_csum(p, len_of(p, len))) end
-function M.tcp4(p, len) return check("tcp4", C.lxsk_tcp4_csum(p, len_of(p, len))) end
-function M.icmp4(p, len) return check("icmp4", C.lxsk_icmp4_csum(p, len_of(p, len))) end
-function M.udp6(p, len) return check("udp6", C.lxsk_udp6_csum(p, len_of(p, len))) end
-function M.tcp6(p, len) return check("tcp6", C.lxsk_tcp6_csum(p, len_of(p, len))) end
-function M.icmp6(p, len) return check("icmp6", C.lxsk_icmp6_csum(p, len_of(p, len))) end
+M.udp4 = computing("udp4", C.lxsk_udp4_csum)
+M.tcp4 = computing("tcp4", C.lxsk_tcp4_csum)
+M.icmp4 = computing("icmp4", C.lxsk_icmp4_csum)
+M.udp6 = computing("udp6", C.lxsk_udp6_csum)
+M.tcp6 = computing("tcp6", C.lxsk_tcp6_csum)
+M.icmp6 = computing("icmp6", C.lxsk_icmp6_csum)
 
-function M.l4_set(p, len) return check("l4_set", C.lxsk_l4_csum_set(p, len)) end
+M.l4_set = computing("l4_set", C.lxsk_l4_csum_set)
 function M.l4_ok(p, len) return truth(C.lxsk_l4_csum_ok(p, len_of(p, len))) end
 
+-- RFC 1624: the checksum after a 16- or 32-bit field changed (nothing to
+-- check; a per-packet loop compiles the call inline).
 function M.update16(csum, old, new) return C.lxsk_csum_update16(csum, old, new) end
 function M.update32(csum, old, new) return C.lxsk_csum_update32(csum, old, new) end
 
 -- old and new hold n bytes before and after a change that starts at an odd
 -- (odd = true) or even offset from the start of the checksummed data.
 function M.update(csum, old, new, n, odd)
-  return check("update", C.lxsk_csum_update(csum, old, new, n, odd and 1 or 0))
+  local r = C.lxsk_csum_update(csum, old, new, n, odd and 1 or 0)
+  if r < 0 then error("xsk.checksum: update: " .. reason(r), 2) end
+  return r
 end
 
-function M.udp_frame_fix(frame, len)
-  return check("udp_frame_fix", C.lxsk_udp_frame_fix(frame, len))
-end
-
--- For callers that want the raw C calls in a hot loop without the checks.
-M.C = C
+M.udp_frame_fix = computing("udp_frame_fix", C.lxsk_udp_frame_fix)
 
 return M
