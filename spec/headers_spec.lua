@@ -2,12 +2,17 @@ dofile "spec/support/paths.lua"
 local ffi = require "ffi"
 local h = require "xsk.headers"
 local util = require "spec.support.util"
+local frames = require "spec.support.frames"
 local unhex = util.unhex
 
 local MACS = "020000000002 020000000001"
 local UDP4_IP = "450000291c46400040119b0fc0a8010ac0a80114 9c40003500157e93 68656c6c6f2c20776f726c6421"
 local UDP6_IP = [[6000000000131140 20010db8000000000000000000000001 20010db8000000000000000000000002
   14e914e900133214 6c75612d78736b20763621]]
+
+local V6ADDRS = "20010db8000000000000000000000001 20010db8000000000000000000000002"
+-- UDP from port 53 to port 53 with 8 bytes of payload
+local UDP16 = "0035003500100000 6162636465666768"
 
 local F = {
   udp4 = unhex(MACS .. "0800" .. UDP4_IP),
@@ -30,6 +35,29 @@ local F = {
     20010db8000000000000000000000002 1100 0008 12345678 61626364]]),
   ip4frag = unhex(MACS .. "0800 450000240000 00b9 40110000 0a0000010a000002 6162636465666768 6162636465666768"),
   other = unhex(MACS .. "88cc 0102030405060708"),
+  -- a Routing header (type 4, one address: 24 bytes) then UDP
+  ip6rt = unhex(MACS .. "86dd 6000000000282b40" .. V6ADDRS .. [[
+    1102 0400 00000000 20010db8000000000000000000000003]] .. UDP16),
+  -- a Destination Options header (PadN over 12 bytes: 16 bytes) then UDP
+  ip6dst = unhex(MACS .. "86dd 6000000000203c40" .. V6ADDRS .. "1101 010c 000000000000000000000000" .. UDP16),
+  -- an Authentication Header with a 12-byte ICV: length field 4, 24 bytes
+  ip6ah = unhex(MACS .. "86dd 6000000000283340" .. V6ADDRS .. [[
+    1104 0000 00000100 00000001 000102030405060708090a0b]] .. UDP16),
+  -- the first IPv6 fragment (offset 0, M set): UDP whose length, 1040,
+  -- counts the whole datagram, of which this fragment holds 8 payload bytes
+  ip6frag1 = unhex(MACS .. "86dd 6000000000182c40" .. V6ADDRS .. [[
+    1100 0001 12345678 0035003504100000 6162636465666768]]),
+  -- the same as an IPv4 first fragment (MF, offset 0)
+  ip4frag1 = unhex(MACS .. "0800 45000024 0001 2000 4011 0000 0a000001 0a000002 1234003504100000 6162636465666768"),
+  -- the last IPv6 fragment (offset 256, M clear) behind a Routing header
+  ip6fraglast = unhex(MACS .. "86dd 6000000000182b40" .. V6ADDRS .. [[
+    2c00 0000 00000000 1100 0800 12345678 6162636465666768]]),
+  -- Hop-by-Hop, Destination Options, Routing, Fragment (offset 0, M clear),
+  -- AH (16 bytes), Destination Options, then TCP with three bytes of data
+  ip6chain = unhex(MACS .. "86dd 60000000004f0040" .. V6ADDRS .. [[
+    3c00 0104 00000000  2b00 0104 00000000  2c00 0000 00000000  3300 0000 0000abcd
+    3c02 0000 00000100 00000001 deadbeef  0600 0104 00000000
+    80e80050 000003e8 00000000 5002ffff 00000000 78797a]]),
 }
 
 local u8p = ffi.typeof("const uint8_t *")
@@ -175,6 +203,75 @@ describe("headers.parse", function()
     assert.equal("abcdefgh", ffi.string(r.base + r.payload_off, r.payload_len))
   end)
 
+  -- Each extension header must be followed to the upper layer: a parser that
+  -- skipped one would report it as the upper protocol, at the wrong offset.
+  local function assert_ext_udp(name, l4_off)
+    assert.is_true(parse_guarded(F[name], #F[name], r), name)
+    assert.equal(17, r.l4_proto, name)
+    assert.equal(l4_off, r.l4_off, name)
+    assert.equal(l4_off, tonumber(ffi.cast("const uint8_t *", r.udp) - r.base), name)
+    assert.equal(53, r.udp:dport(), name)
+    assert.equal(l4_off + 8, r.payload_off, name)
+    assert.equal("abcdefgh", ffi.string(r.base + r.payload_off, r.payload_len), name)
+    assert.equal(0, r.frag, name)
+  end
+
+  it("follows Routing, Destination Options and Authentication headers", function()
+    assert_ext_udp("ip6rt", 14 + 40 + 24)
+    assert_ext_udp("ip6dst", 14 + 40 + 16)
+    assert_ext_udp("ip6ah", 14 + 40 + 24)
+  end)
+
+  it("follows a chain of six extension headers, with a first fragment among them, to TCP", function()
+    assert.is_true(parse_guarded(F.ip6chain, #F.ip6chain, r))
+    assert.equal(6, r.l4_proto)
+    assert.equal(1, r.frag)
+    assert.equal(14 + 40 + 56, r.l4_off)
+    assert.equal(33000, r.tcp:sport())
+    assert.equal(1000, r.tcp:seqno())
+    assert.equal(14 + 40 + 56 + 20, r.payload_off)
+    assert.equal("xyz", ffi.string(r.base + r.payload_off, r.payload_len))
+    assert.equal(40 + 79, r.l3_len)
+  end)
+
+  it("follows at most seven extension headers, then reports the depth", function()
+    local function chain(n)
+      local t = {}
+      for i = 1, n do t[i] = (i < n and "3c" or "11") .. "00 0104 00000000" end
+      local ext = table.concat(t)
+      local plen = n * 8 + 16
+      return unhex(MACS .. ("86dd 60000000 %04x 3c40"):format(plen) .. V6ADDRS .. ext .. UDP16)
+    end
+    local seven = chain(7)
+    assert.is_true(parse_guarded(seven, #seven, r))
+    assert.equal(14 + 40 + 56, r.l4_off)
+    assert.equal(53, r.udp:dport())
+    local eight = chain(8)
+    assert.is_false(parse_guarded(eight, #eight, r))
+    assert.equal(h.ERR_DEPTH, r.err)
+    assert.is_true(r.ip6 ~= nil and r.udp == nil)
+  end)
+
+  it("parses the upper header of a first fragment, whose UDP length counts the whole datagram", function()
+    for _, name in ipairs { "ip6frag1", "ip4frag1" } do
+      assert.is_true(parse_guarded(F[name], #F[name], r), name)
+      assert.equal(h.OK, r.err, name)
+      assert.equal(1, r.frag, name)
+      assert.equal(17, r.l4_proto, name)
+      local l4 = name == "ip6frag1" and 14 + 40 + 8 or 14 + 20
+      assert.equal(l4, r.l4_off, name)
+      assert.is_true(r.udp ~= nil, name)
+      assert.equal(1040, r.udp:length(), name)
+      assert.equal(l4 + 8, r.payload_off, name)
+      assert.equal("abcdefgh", ffi.string(r.base + r.payload_off, r.payload_len), name)
+    end
+    -- a whole datagram whose UDP length says more than it holds is still wrong
+    local whole = F.ip4frag1:sub(1, 20) .. "\0\0" .. F.ip4frag1:sub(23)
+    assert.is_false(parse_guarded(whole, #whole, r))
+    assert.equal(h.ERR_BADLEN, r.err)
+    assert.equal(0, r.frag)
+  end)
+
   it("reports later fragments without an upper header", function()
     assert.is_true(parse_guarded(F.ip6frag, #F.ip6frag, r))
     assert.equal(1, r.frag)
@@ -182,10 +279,22 @@ describe("headers.parse", function()
     assert.is_true(r.udp == nil)
     assert.equal("abcd", ffi.string(r.base + r.payload_off, r.payload_len))
 
+    assert.equal(0, r.l4_off)
+    assert.equal(14 + 40 + 8, r.payload_off)
+
+    assert.is_true(parse_guarded(F.ip6fraglast, #F.ip6fraglast, r))
+    assert.equal(1, r.frag)
+    assert.equal(17, r.l4_proto)
+    assert.is_true(r.udp == nil)
+    assert.equal(0, r.l4_off)
+    assert.equal(14 + 40 + 16, r.payload_off)
+    assert.equal("abcdefgh", ffi.string(r.base + r.payload_off, r.payload_len))
+
     assert.is_true(parse_guarded(F.ip4frag, #F.ip4frag, r))
     assert.equal(1, r.frag)
     assert.equal(0x5c8, r.ip4:frag_offset())
     assert.is_true(r.udp == nil)
+    assert.equal(34, r.payload_off)
     assert.equal(16, r.payload_len)
   end)
 
@@ -218,21 +327,44 @@ describe("headers.parse", function()
     end
   end)
 
-  it("survives random corruption without leaving len", function()
+  -- Random frames from support.frames, built from a known structure: parse
+  -- must report what was built, not only stay within the frame.
+  local function rnd(n) return math.random(0, n - 1) end
+
+  local function check(f, len, bad_at, bytes)
+    local ok = parse_guarded(bytes or f.bytes, len, r)
+    local wrong = frames.check(f, len, bad_at, ok, r)
+    if wrong then
+      error(("%s\n  frame cut to %d of %d bytes%s: %s"):format(wrong, len, f.len,
+        bad_at and (", changed from byte " .. bad_at) or "", util.hex(bytes or f.bytes, f.len)), 2)
+    end
+  end
+
+  it("reports exactly what was built for random well-formed frames", function()
+    math.randomseed(7)
+    for _ = 1, 5000 do
+      local f = frames.random(rnd)
+      check(f, f.len)
+    end
+  end)
+
+  it("fails every cut of a random frame that ends inside a header or an IP packet, keeping what came before", function()
+    math.randomseed(11)
+    for _ = 1, 300 do
+      local f = frames.random(rnd)
+      for len = 0, f.len do check(f, len) end
+    end
+  end)
+
+  it("survives random corruption, and reports what was built up to the first changed byte it interprets", function()
     math.randomseed(42)
-    local buf = ffi.new("uint8_t[128]")
-    local names = {}
-    for name in pairs(F) do names[#names + 1] = name end
-    table.sort(names)
     for i = 1, 20000 do
-      local frame = F[names[i % #names + 1]]
-      local n = #frame
-      ffi.copy(buf, frame, n)
-      for _ = 1, math.random(1, 4) do
-        buf[math.random(0, n - 1)] = math.random(0, 255)
-      end
-      local len = math.random(0, n)
-      parse_guarded(ffi.string(buf, len), len, r)
+      local f = frames.random(rnd)
+      -- every other frame has only bytes parse does not interpret changed:
+      -- then its result must be exactly what was built
+      local bytes, bad_at = frames.corrupt(f, rnd, i % 2 == 0)
+      local len = rnd(8) == 0 and rnd(f.len + 1) or f.len
+      check(f, len, bad_at, bytes)
     end
   end)
 
@@ -268,18 +400,18 @@ describe("headers.parse", function()
   end)
 
   it("does not allocate once compiled", function()
-    local frames, lens = {}, {}
+    local bufs, lens = {}, {}
     for _, name in ipairs { "udp4", "udp6", "tcp4", "vlan" } do
       local b = ffi.new("uint8_t[?]", #F[name])
       ffi.copy(b, F[name], #F[name])
-      frames[#frames + 1], lens[#lens + 1] = b, #F[name]
+      bufs[#bufs + 1], lens[#lens + 1] = b, #F[name]
     end
     local parse = h.parse
     local function loop(n)
       local ports = 0
       for i = 1, n do
         local k = i % 4 + 1
-        if parse(frames[k], lens[k], r) and r.udp ~= nil then ports = ports + r.udp:dport() end
+        if parse(bufs[k], lens[k], r) and r.udp ~= nil then ports = ports + r.udp:dport() end
       end
       return ports
     end

@@ -188,7 +188,9 @@ local function fail(out, code)
   return false
 end
 
--- The upper layer of an IP packet whose bytes run from l4 to l4end.
+-- The upper layer of an IP packet whose bytes run from l4 to l4end.  In the
+-- first fragment of a longer datagram (out.frag set) the UDP length counts the
+-- whole datagram: the payload is then what this fragment holds.
 local function parse_l4(p, out, proto, l4, l4end, v6)
   local rem = l4end - l4
   out.l4_off = l4
@@ -196,7 +198,10 @@ local function parse_l4(p, out, proto, l4, l4end, v6)
     if rem < 8 then return fail(out, 1) end
     local ulen = rd16(p, l4 + 4)
     if ulen < 8 then return fail(out, 3) end
-    if ulen > rem then return fail(out, 2) end
+    if ulen > rem then
+      if out.frag == 0 then return fail(out, 2) end
+      ulen = rem
+    end
     out.udp = cast(udp_pt, p + l4)
     out.payload_off, out.payload_len = l4 + 8, ulen - 8
   elseif proto == 6 then
@@ -282,7 +287,9 @@ end
 -- Fill out (from M.result()) with what the len bytes at ptr hold.  Returns
 -- true if every header it met was whole and sane; otherwise false with
 -- out.err set, and the headers before the bad one still filled in.  Offsets
--- and pointers always lie within len.
+-- and pointers always lie within len.  out.frag is 1 for any IP fragment; a
+-- later fragment has no upper header (out.l4_off 0, its data is the payload),
+-- and the payload of a first fragment is the part of the datagram it holds.
 function M.parse(ptr, len, out)
   local p = cast(u8p, ptr)
   fill(out, RESULT_SIZE)
