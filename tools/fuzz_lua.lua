@@ -2,11 +2,13 @@
 --
 --   luajit tools/fuzz_lua.lua [ITERATIONS [SEED]]      (make fuzz-lua)
 --
--- headers.parse: structured frames (Ethernet, up to three VLAN tags, IPv4
--- with options, IPv6 with extension headers, ARP, UDP/TCP/ICMP/ICMPv6) with
--- random fields, truncations and bit flips, plus plain random bytes.  Each
--- frame ends exactly at a PROT_NONE page, so a read past len faults; every
--- header pointer, offset and length parse() fills in must lie within len.
+-- headers.parse: frames built from a known structure (spec/support/frames.lua:
+-- Ethernet, VLAN tags, IPv4 with options and fragments, IPv6 with extension
+-- header chains, ARP, UDP/TCP/ICMP/ICMPv6) with random fields, cuts and
+-- changed bytes, plus plain random bytes.  Each frame ends exactly at a
+-- PROT_NONE page, so a read past len faults; every header pointer, offset and
+-- length parse() fills in must lie within len, and what it reports must be
+-- what was built (up to the first changed byte it interprets).
 --
 -- pcap.reader: valid files written by pcap.writer, and pcapng files of
 -- random sections, interfaces (time resolutions, offsets) and packet block
@@ -21,6 +23,7 @@ local bit = require "bit"
 local headers = require "xsk.headers"
 local pcap = require "xsk.pcap"
 local ng = require "spec.support.pcapng"
+local frames = require "spec.support.frames"
 
 local ITER = tonumber(arg[1]) or 200000
 local SEED = tonumber(arg[2] or os.getenv("XSK_SEED")) or os.time()
@@ -52,80 +55,24 @@ local function bytes(n)
   for i = 1, n do t[i] = string.char(r(256)) end
   return table.concat(t)
 end
-local function be16(v) return string.char(bit.band(bit.rshift(v, 8), 255), bit.band(v, 255)) end
-local function pick(t) return t[r(#t) + 1] end
-
-local function l4(proto)
-  local pay = bytes(r(40))
-  if proto == 17 then
-    local ulen = r(4) == 0 and r(65536) or 8 + #pay
-    return be16(r(65536)) .. be16(r(65536)) .. be16(ulen) .. be16(0) .. pay
-  elseif proto == 6 then
-    local doff = r(4) == 0 and r(16) or 5 + r(3)
-    return bytes(12) .. string.char(doff * 16) .. bytes(7) .. bytes(math.max(0, doff - 5) * 4) .. pay
-  elseif proto == 1 or proto == 58 then
-    return bytes(8) .. pay
-  end
-  return bytes(r(30))
+-- A frame built from a known structure (spec/support/frames.lua), often with
+-- bytes changed (only ones parse does not interpret, or any) and often cut:
+-- returns the frame's description, the bytes to parse and the first changed
+-- byte parse interprets (nil: none).
+local function structured()
+  local f = frames.random(r)
+  local data, bad_at = f.bytes, nil
+  local kind = r(3)
+  if kind > 0 then data, bad_at = frames.corrupt(f, r, kind == 1) end
+  if r(4) == 0 then data = data:sub(1, r(#data + 1)) end
+  return f, data, bad_at
 end
 
-local function ip4()
-  local proto = pick { 1, 6, 17, 17, 58, 47, r(256) }
-  local ihl = r(6) == 0 and r(16) or 5 + r(3)
-  local rest = l4(proto)
-  local opts = bytes(math.max(0, ihl - 5) * 4)
-  local tot = r(5) == 0 and r(65536) or 20 + #opts + #rest
-  local frag = pick { 0, 0, 0, 0x2000, 0x0001, r(65536) }
-  return string.char(0x40 + ihl, 0) .. be16(tot) .. be16(r(65536)) .. be16(frag) .. string.char(64, proto)
-    .. be16(0) .. bytes(8) .. opts .. rest
-end
-
-local function ip6()
-  local chain = {}
-  local nh_first
-  local n_ext = r(4) == 0 and r(12) or r(3)
-  local nhs = {}
-  for i = 1, n_ext do nhs[i] = pick { 0, 43, 60, 51, 44 } end
-  local last = pick { 6, 17, 58, 1, 59, r(256) }
-  nh_first = nhs[1] or last
-  for i = 1, n_ext do
-    local nh = nhs[i + 1] or last
-    local t = nhs[i]
-    if t == 44 then
-      chain[#chain + 1] = string.char(nh, 0) .. be16(pick { 0, 1, 8, r(65536) }) .. bytes(4)
-    elseif t == 51 then
-      local l = r(4)
-      chain[#chain + 1] = string.char(nh, l) .. bytes((l + 2) * 4 - 2)
-    else
-      local l = r(3)
-      chain[#chain + 1] = string.char(nh, l) .. bytes((l + 1) * 8 - 2)
-    end
-  end
-  local body = table.concat(chain) .. l4(last)
-  local plen = r(5) == 0 and r(65536) or #body
-  return string.char(0x60 + r(2) * 0x10, 0, 0, 0) .. be16(plen) .. string.char(nh_first, 64) .. bytes(32) .. body
-end
-
+-- Bytes for the pcap writers: mostly structured frames, some plain noise.
 local function frame()
   if r(10) == 0 then return bytes(r(200)) end
-  local f = { bytes(12) }
-  for _ = 1, (r(3) == 0 and r(4) or 0) do f[#f + 1] = be16(pick { 0x8100, 0x88a8, 0x9100 }) .. bytes(2) end
-  local kind = r(8)
-  if kind < 3 then f[#f + 1] = be16(0x0800) .. ip4()
-  elseif kind < 6 then f[#f + 1] = be16(0x86dd) .. ip6()
-  elseif kind == 6 then
-    f[#f + 1] = be16(0x0806) .. (r(2) == 0 and (be16(1) .. be16(0x0800) .. string.char(6, 4)) or bytes(6)) .. bytes(22)
-  else f[#f + 1] = be16(r(65536)) .. bytes(r(60)) end
-  local out = table.concat(f)
-  -- truncate, flip bits
-  if r(4) == 0 then out = out:sub(1, r(#out + 1)) end
-  for _ = 1, (r(3) == 0 and r(4) or 0) do
-    if #out > 0 then
-      local i = r(#out) + 1
-      out = out:sub(1, i - 1) .. string.char(bit.bxor(out:byte(i), bit.lshift(1, r(8)))) .. out:sub(i + 1)
-    end
-  end
-  return out
+  local _, data = structured()
+  return data
 end
 
 -- ---- headers.parse ----
@@ -148,7 +95,9 @@ local function within(fr, name, p, size)
   end
 end
 
-local function check_parse(fr)
+-- fr: the bytes; f, bad_at: the structure they were built from and the first
+-- changed byte parse interprets (see structured()), when there is one.
+local function check_parse(fr, f, bad_at)
   local n = #fr
   if n > PAGE then fr = fr:sub(1, PAGE); n = PAGE end
   local p = area + PAGE - n
@@ -170,18 +119,33 @@ local function check_parse(fr)
   if res.l3_off > 0 and good and res.l3_off + res.l3_len > n then
     fail("parse", fr, ("l3 %d+%d past len %d"):format(res.l3_off, res.l3_len, n))
   end
-  if res.udp ~= nil and good then
+  -- a first fragment's UDP length counts the whole datagram
+  if res.udp ~= nil and good and res.frag == 0 then
     local ulen = res.udp:length()
     if res.l4_off + ulen > n then fail("parse", fr, "UDP length past the frame") end
+  end
+  if f then
+    local wrong = frames.check(f, n, bad_at, good, res)
+    if wrong then
+      fail("parse", fr, ("%s (built %d bytes%s)"):format(wrong, f.len,
+        bad_at and (", changed from byte " .. bad_at) or ""))
+    end
   end
 end
 
 local t0 = os.clock()
-for _ = 1, ITER do check_parse(frame()) end
+for _ = 1, ITER do
+  if r(10) == 0 then
+    check_parse(bytes(r(200)))
+  else
+    local f, data, bad_at = structured()
+    check_parse(data, f, bad_at)
+  end
+end
 -- every length of one frame, down to 0
-local whole = frame()
-for n = #whole, 0, -1 do check_parse(whole:sub(1, n)) end
-io.stdout:write(("fuzz_lua: headers.parse: %d frames, no fault (%.1fs, XSK_SEED=%d)\n")
+local whole = frames.random(r)
+for n = whole.len, 0, -1 do check_parse(whole.bytes:sub(1, n), whole) end
+io.stdout:write(("fuzz_lua: headers.parse: %d frames, each as built, no fault (%.1fs, XSK_SEED=%d)\n")
   :format(ITER, os.clock() - t0, SEED))
 
 -- ---- pcap.reader ----
