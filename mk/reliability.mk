@@ -5,6 +5,8 @@
 #   make valgrind   the core specs under valgrind (definite leaks are errors)
 #   make fuzz       libFuzzer targets for csrc/checksum.c, then the Lua fuzzers
 #   make soak       SOAK_PACKETS packets through sender -> forwarder -> receiver
+#   make mutate     each mutation of tools/mutations.lua, alone, on a scratch
+#                   copy: its specs must fail (MUTATIONS="word ..." picks some)
 #
 # All but fuzz need root (namespaces, AF_XDP).  asan builds its own copy of
 # the core in build/asan (ASAN_BUILD) and leaves the development build alone;
@@ -34,7 +36,7 @@ FUZZ_CC      ?= clang
 FUZZ_FLAGS   ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: stress asan valgrind fuzz fuzz-c fuzz-lua soak
+.PHONY: stress asan valgrind fuzz fuzz-c fuzz-lua soak mutate
 
 stress: all
 	LXSK_BUILD=$(BUILD) luajit tools/stress.lua $(STRESS_OPS)
@@ -75,3 +77,7 @@ fuzz-lua: all
 soak: all
 	LXSK_BUILD=$(BUILD) luajit tools/soak.lua $(SOAK_PACKETS)
 
+# Copies the checkout and builds the copy itself; the checkout is only read.
+MUTATIONS ?=
+mutate:
+	luajit tools/mutate.lua $(MUTATIONS)
