@@ -1,6 +1,7 @@
 -- UMEM configuration, the frame pool and frame ownership without sockets.
 local xsk = require "xsk"
 local net = require "support.net"
+local proc = require "support.proc"
 
 describe("xsk.umem", function()
   it("uses libxdp's defaults", function()
@@ -46,15 +47,48 @@ describe("xsk.umem", function()
     assert.matches("xsk.umem: expected a table of options, got number", err, 1, true)
   end)
 
+  -- vm.nr_hugepages belongs to the host: each huge-page spec sets what it
+  -- needs under a lock that other runs of this spec on the host share, and
+  -- puts the old values back even when it fails.
+  local NR, OVERCOMMIT = "/proc/sys/vm/nr_hugepages", "/proc/sys/vm/nr_overcommit_hugepages"
+  local function set_hugepages(reserve)
+    local unlock = proc.lock("/run/lock/lua-xsk-hugepages.lock")
+    local old_nr, old_over = proc.read_number(NR), proc.read_number(OVERCOMMIT)
+    finally(function()
+      proc.write_number(NR, old_nr)
+      proc.write_number(OVERCOMMIT, old_over)
+      unlock()
+    end)
+    -- no surplus pages either: only what is reserved here may be used
+    proc.write_number(OVERCOMMIT, 0)
+    proc.write_number(NR, reserve == 0 and 0 or old_nr + reserve)
+  end
+
   it("explains huge pages when none are reserved", function()
+    set_hugepages(0)
+    assert.equal(0, proc.hugepages_free())
     local ok, err = pcall(xsk.umem, { frame_count = 1024, hugepages = true })
-    if net.nr_hugepages() == 0 then
-      assert.is_false(ok)
-      assert.matches("huge pages", err, 1, true)
-      assert.matches("nr_hugepages", err, 1, true)
-    else
-      assert.is_true(ok)
-    end
+    assert.is_false(ok)
+    assert.matches("cannot map 4194304 bytes of huge pages; reserve some first", err, 1, true)
+    assert.matches("nr_hugepages", err, 1, true)
+  end)
+
+  it("maps its frames on huge pages when some are reserved, and gives them back", function()
+    set_hugepages(4)
+    local free = proc.hugepages_free()
+    assert.is_true(free >= 2, "the kernel reserved " .. free .. " huge pages of the 4 asked for")
+    -- 1024 frames of 4 KiB: 4 MiB, two 2 MiB pages
+    local u = xsk.umem { frame_count = 1024, hugepages = true }
+    assert.equal(free - 2, proc.hugepages_free())
+    local b = u:batch(1)
+    u:alloc(b, 1)
+    b.f[0]:set("on a huge page")
+    assert.equal("on a huge page", b.f[0]:bytes())
+    u:close()
+    -- the kernel unpins a UMEM's pages in deferred work after its socket closes
+    local deadline = os.time() + 5
+    while proc.hugepages_free() < free and os.time() < deadline do os.execute("sleep 0.05") end
+    assert.equal(free, proc.hugepages_free())
   end)
 
   it("allocates every frame once and takes them back", function()
@@ -168,12 +202,26 @@ describe("xsk.umem", function()
     assert.matches("closed", err, 1, true)
   end)
 
-  it("is freed by the GC when never closed", function()
-    for _ = 1, 50 do
-      local u = xsk.umem { frame_count = 256 }
-      u:batch(8)
+  it("is freed by the GC when never closed: mappings, descriptors and memory come back", function()
+    local function leave(n)
+      for _ = 1, n do
+        local u = xsk.umem { frame_count = 256 }
+        u:batch(8)
+      end
     end
-    collectgarbage()
-    collectgarbage()
+    -- Collected only once leave has returned: a dead local still in its
+    -- stack frame would keep the last UMEM alive.
+    local function collect() collectgarbage(); collectgarbage() end
+    leave(50) -- the first round settles the allocators and the Lua heap
+    collect()
+    local before = proc.snapshot()
+    leave(50)
+    collect()
+    local after = proc.snapshot()
+    assert.equal(before.maps, after.maps, "mappings")
+    assert.equal("", proc.fd_growth(before, after), "file descriptors")
+    -- each UMEM is 1 MiB: one left unfreed would show
+    assert.is_true(after.vm_kib - before.vm_kib < 1024,
+      ("address space %d -> %d KiB"):format(before.vm_kib, after.vm_kib))
   end)
 end)
