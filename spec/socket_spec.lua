@@ -1,6 +1,7 @@
 -- Sockets: configuration errors, bind modes, capabilities, statistics.
 local xsk = require "xsk"
 local net = require "support.net"
+local ffi = require "ffi"
 
 local function socket_error(env_opts, umem_cfg, sock_cfg)
   net.veth(env_opts)
@@ -9,6 +10,37 @@ local function socket_error(env_opts, umem_cfg, sock_cfg)
   u:close()
   assert.is_false(ok)
   return err
+end
+
+local SOL_SOCKET, SO_BUSY_POLL, SO_PREFER_BUSY_POLL, SO_BUSY_POLL_BUDGET = 1, 46, 69, 70
+local AF_XDP, SOCK_RAW, SOL_XDP, XDP_MAX_TX_SKB_BUDGET = 44, 3, 283, 9
+local ENOPROTOOPT = 92
+
+ffi.cdef [[
+int lxsk_spec_socket(int domain, int type, int protocol) __asm__("socket");
+int lxsk_spec_sock_close(int fd) __asm__("close");
+int lxsk_spec_getsockopt(int fd, int level, int name, void *val, unsigned *len) __asm__("getsockopt");
+int lxsk_spec_setsockopt(int fd, int level, int name, const void *val, unsigned len) __asm__("setsockopt");
+]]
+
+-- The value of an int SOL_SOCKET option of fd; nil and errno when the
+-- kernel cannot say.
+local function getsockopt_int(fd, name)
+  local v, len = ffi.new("int[1]"), ffi.new("unsigned[1]", 4)
+  if ffi.C.lxsk_spec_getsockopt(fd, SOL_SOCKET, name, v, len) ~= 0 then return nil, ffi.errno() end
+  return v[0]
+end
+
+-- Asks the kernel itself, on a bare AF_XDP socket: a kernel without the
+-- option says ENOPROTOOPT, one with it refuses a socket that has no TX ring.
+local function kernel_has_tx_budget()
+  local fd = ffi.C.lxsk_spec_socket(AF_XDP, SOCK_RAW, 0)
+  assert(fd >= 0, "no AF_XDP socket")
+  local budget = ffi.new("unsigned[1]", 64)
+  local r = ffi.C.lxsk_spec_setsockopt(fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, budget, 4)
+  local errno = ffi.errno()
+  ffi.C.lxsk_spec_sock_close(fd)
+  return r == 0 or errno ~= ENOPROTOOPT
 end
 
 describe("xsk socket", function()
@@ -132,19 +164,112 @@ describe("xsk socket", function()
     assert.matches("needs root", out, 1, true)
   end)
 
-  it("applies busy-poll options and explains a missing tx_budget", function()
+  it("sets the busy-poll options on the socket: the kernel reads them back", function()
     net.veth()
     local u = xsk.umem { frame_count = 64 }
     local s = u:socket { ifname = "veth0", busy_poll_us = 20, busy_poll_budget = 64, prefer_busy_poll = true }
-    s:close()
+    assert.equal(20, getsockopt_int(s:fd(), SO_BUSY_POLL))
+    assert.equal(1, getsockopt_int(s:fd(), SO_PREFER_BUSY_POLL))
+    -- Linux has no getsockopt for SO_BUSY_POLL_BUDGET (ENOPROTOOPT); where
+    -- it has one, it must say 64.  The refusal below shows it is set.
+    local budget, errno = getsockopt_int(s:fd(), SO_BUSY_POLL_BUDGET)
+    if budget then assert.equal(64, budget) else assert.equal(ENOPROTOOPT, errno) end
+    local plain = u:socket { ifname = "veth1" }
+    assert.equal(0, getsockopt_int(plain:fd(), SO_BUSY_POLL))
+    assert.equal(0, getsockopt_int(plain:fd(), SO_PREFER_BUSY_POLL))
     u:close()
+    -- over 65535 the kernel refuses the budget: the option reaches it
     u = xsk.umem { frame_count = 64 }
-    local ok, err = pcall(u.socket, u, { ifname = "veth0", tx_budget = 256 })
-    if ok then
-      assert.equal(256, require("xsk.cdef").lxsk_sock_tx_budget(err.s))
-    else
-      assert.matches("tx_budget", err, 1, true)
-    end
+    local ok, err = pcall(u.socket, u, { ifname = "veth0", busy_poll_budget = 65536 })
+    assert.is_false(ok)
+    assert.matches("socket on veth0 queue 0: setting SO_BUSY_POLL_BUDGET to 65536 failed (errno 22", err, 1, true)
     u:close()
+  end)
+
+  it("poll: readable while a packet waits, not before and not once it is taken", function()
+    net.veth()
+    local tu, ru = xsk.umem { frame_count = 64 }, xsk.umem { frame_count = 64 }
+    local tx = tu:socket { ifname = "veth0", rx = false }
+    local rx = ru:socket { ifname = "veth1", tx = false }
+    -- an RX-only socket is never writable, a TX-only one never readable
+    assert.same({ false, false }, { rx:poll(0, "inout") })
+    assert.same({ false, true }, { tx:poll(0, "inout") })
+    local b = tu:batch(1)
+    tu:alloc(b, 1)
+    b.f[0]:set(net.frame("poll me"))
+    assert.equal(1, tx:send(b))
+    assert.same({ true, false }, { rx:poll(2000) })
+    -- polling takes nothing: it stays readable until recv takes the packet
+    assert.same({ true, false }, { rx:poll(0, "inout") })
+    local rb = ru:batch(4)
+    assert.equal(1, rx:recv(rb))
+    assert.equal(net.frame("poll me"), rb.f[0]:bytes())
+    ru:release(rb)
+    assert.same({ false, false }, { rx:poll(0) })
+    tu:close(); ru:close()
+  end)
+
+  it("poll: writable while the TX ring is at most half full; in copy mode each poll also sends", function()
+    net.veth()
+    local u = xsk.umem { frame_count = 128 }
+    local tx = u:socket { ifname = "veth0", rx = false, tx_size = 128 }
+    local b = u:batch(100)
+    u:alloc(b, 100)
+    for i = 0, 99 do b.f[i]:set(net.frame("poll " .. i)) end
+    assert.equal(100, tx.tx:produce(b)) -- no kick: all 100 wait
+    local full_seen = false
+    for _ = 1, 20 do
+      local before = tx:ring_state("tx").entries
+      if before == 0 then break end
+      local readable, writable = tx:poll(0, "out")
+      local after = tx:ring_state("tx").entries
+      assert.is_false(readable)
+      assert.is_true(after < before, "poll sent nothing of " .. before)
+      assert.equal(after <= 64, writable, after .. " frames of 128 left")
+      full_seen = full_seen or not writable
+    end
+    assert.is_true(full_seen, "the ring was never more than half full")
+    assert.equal(0, tx:ring_state("tx").entries)
+    assert.same({ false, true }, { tx:poll(0, "out") })
+    -- an interface that is down reports neither
+    net.netns.sh("ip link set dev veth0 down")
+    assert.same({ false, false }, { tx:poll(0, "inout") })
+    u:close()
+  end)
+
+  -- Copy mode sends at most the socket's TX budget per kick (32 unless
+  -- XDP_MAX_TX_SKB_BUDGET raised it): one kick over 64 waiting frames shows it.
+  local function left_after_one_kick(cfg)
+    local u = xsk.umem { frame_count = 128 }
+    cfg.ifname, cfg.rx, cfg.tx_size = "veth0", false, 64
+    local s = u:socket(cfg)
+    local b = u:batch(64)
+    u:alloc(b, 64)
+    for i = 0, 63 do b.f[i]:set(net.frame("budget " .. i)) end
+    assert.equal(64, s.tx:produce(b))
+    s.tx:wakeup()
+    local left = s:ring_state("tx").entries
+    u:close()
+    return left
+  end
+
+  it("applies tx_budget where the kernel has XDP_MAX_TX_SKB_BUDGET, and says so where it has not", function()
+    net.veth()
+    if kernel_has_tx_budget() then
+      assert.equal(32, left_after_one_kick {})
+      assert.equal(0, left_after_one_kick { tx_budget = 64 })
+      -- the kernel takes 32 up to the TX ring's size
+      local u = xsk.umem { frame_count = 64 }
+      local ok, err = pcall(u.socket, u, { ifname = "veth0", tx_size = 64, tx_budget = 128 })
+      assert.is_false(ok)
+      assert.matches("socket on veth0 queue 0: setting tx_budget to 128 failed", err, 1, true)
+      u:close()
+    else
+      local u = xsk.umem { frame_count = 64 }
+      local ok, err = pcall(u.socket, u, { ifname = "veth0", tx_budget = 64 })
+      assert.is_false(ok)
+      assert.matches("this kernel has no XDP_MAX_TX_SKB_BUDGET", err, 1, true)
+      u:close()
+    end
   end)
 end)
