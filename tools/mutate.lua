@@ -13,10 +13,12 @@
 -- rewritten, never skipped.  The specs first run once on the unchanged
 -- copy, since a spec that fails there would "catch" every mutation.
 --
--- Logs: build/mutate/ in the checkout.  MUTATE_KEEP=1 keeps the scratch copy.
+-- Logs: build/mutate/ in the checkout.  MUTATE_KEEP=1 keeps the scratch copy;
+-- MUTATE_LIST=file reads another list (a one-off proof of a new spec).
 -- Exit status 0 when every mutation was caught, 1 when one survived or did
 -- not build, 2 when the run could not start.
-local mutations = dofile("tools/mutations.lua")
+local LIST = os.getenv("MUTATE_LIST") or "tools/mutations.lua"
+local mutations = dofile(LIST)
 
 local KEEP = os.getenv("MUTATE_KEEP") == "1"
 
@@ -92,7 +94,7 @@ for _, m in ipairs(picked) do
     if not read(s) then problems[#problems + 1] = ("%s: no spec file %s"):format(m.name, s) end
   end
 end
-if #problems > 0 then die("tools/mutations.lua is out of date:\n  " .. table.concat(problems, "\n  ")) end
+if #problems > 0 then die(LIST .. " is out of date:\n  " .. table.concat(problems, "\n  ")) end
 
 -- ---- a scratch copy, built ----
 

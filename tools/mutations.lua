@@ -70,6 +70,15 @@ return {
     specs = { "spec/frame_spec.lua" },
   },
 
+  -- ---- lua/xsk/umem.lua ----
+  {
+    name = "a UMEM never closed is not freed by the GC (no finaliser)",
+    file = "lua/xsk/umem.lua",
+    from = "  ffi.gc(u, C.lxsk_umem_free)\n",
+    to = "",
+    specs = { "spec/umem_spec.lua", "spec/lifecycle_spec.lua" },
+  },
+
   -- ---- bpf/xsk_steer.c ----
   {
     name = "xsk_steer ignores a rule's action (every match is redirected)",
