@@ -3,6 +3,7 @@
 -- the test fails.
 local ffi = require "ffi"
 local netns = require "xsk.netns"
+local now = require("xsk.stats").now
 
 -- libxdp wants bpffs; mount one in a private mount namespace, once.
 netns.private_bpffs()
@@ -45,11 +46,13 @@ function M.strings_of(b)
 end
 
 -- Receives until `want` frames arrived or `ms` passed; returns the strings.
+-- The deadline is on the monotonic clock: os.clock() is CPU time, which a
+-- receiver waiting in poll hardly uses, so it would wait almost forever.
 function M.receive(sock, umem, want, ms)
   local b = umem:batch(want)
-  local deadline = os.clock() + (ms or 2000) / 1000
+  local deadline = now() + (ms or 2000) / 1000
   local got = {}
-  while #got < want and os.clock() < deadline do
+  while #got < want and now() < deadline do
     local n = sock:recv(b, 50)
     if n > 0 then
       for _, s in ipairs(M.strings_of(b)) do got[#got + 1] = s end
