@@ -85,7 +85,7 @@ describe("batch API", function()
     local b = u:batch(128)
     u:alloc(b, 128)
     for i = 0, 127 do b.f[i]:set(net.frame("x")) end
-    s.tx:produce(u:batch(1)) -- nothing: an empty batch produces nothing
+    assert.equal(0, s.tx:produce(u:batch(1))) -- an empty batch produces nothing
     local total = 0
     for _ = 1, 200 do
       total = total + s:send(b)
@@ -100,26 +100,43 @@ describe("batch API", function()
     local u = xsk.umem { frame_count = 512, fill_size = 128 }
     local a = u:socket { ifname = "veth0" }
     local b = u:socket { ifname = "veth1" }
-    local src = xsk.umem { frame_count = 64 }
-    local b2 = u:batch(64)
-    -- packets sent by a arrive at b; b forwards them back out, a receives them
-    u:alloc(b2, 16)
-    for i = 0, 15 do b2.f[i]:set(net.frame("fwd " .. i)) end
-    assert.equal(16, a:send(b2))
-    local rb = u:batch(64)
-    local got = 0
-    local addrs = {}
-    for _ = 1, 100 do
-      local n = b:recv(rb, 10)
-      for i = 0, n - 1 do addrs[tonumber(rb.f[i].addr)] = true end
-      got = got + n
-      b:forward(rb)
-      if got >= 16 then break end
+    local out = u:batch(64)
+    -- packets sent by a arrive at b; b forwards those frames back out, a receives them
+    u:alloc(out, 16)
+    local sent = {}
+    for i = 0, 15 do
+      sent[i + 1] = net.frame("fwd " .. i)
+      out.f[i]:set(sent[i + 1])
     end
-    assert.equal(16, got)
+    assert.equal(16, a:send(out))
+    local rb = u:batch(64)
+    for _ = 1, 100 do
+      b:recv(rb, 10)
+      if rb.n >= 16 then break end
+    end
+    assert.equal(16, rb.n)
+    local received = {}
+    for i = 0, 15 do received[i + 1] = tonumber(rb.f[i].addr) end
+    assert.equal(16, b:forward(rb))
+    assert.equal(0, rb.n)
+    -- what b transmitted is what it received: its completion ring hands
+    -- back exactly those frames, no copies of them
+    local cb = u:batch(64)
+    for _ = 1, 100 do
+      b.comp:consume(cb)
+      if cb.n >= 16 then break end
+      b:poll(10)
+    end
+    local completed = {}
+    for i = 0, cb.n - 1 do completed[i + 1] = tonumber(cb.f[i].addr) end
+    table.sort(received)
+    table.sort(completed)
+    assert.same(received, completed)
+    u:release(cb)
     local back = net.receive(a, u, 16, 2000)
-    assert.equal(16, #back)
-    src:close()
+    table.sort(back)
+    table.sort(sent)
+    assert.same(sent, back)
   end)
 
   it("refuses to forward frames of another UMEM", function()
