@@ -14,7 +14,8 @@
 -- copy, since a spec that fails there would "catch" every mutation.
 --
 -- Logs: build/mutate/ in the checkout.  MUTATE_KEEP=1 keeps the scratch copy;
--- MUTATE_LIST=file reads another list (a one-off proof of a new spec).
+-- MUTATE_LIST=file reads another list (a one-off proof of a new spec);
+-- MUTATE_TIMEOUT (600) bounds each spec run, in seconds.
 -- Exit status 0 when every mutation was caught, 1 when one survived or did
 -- not build, 2 when the run could not start.
 local LIST = os.getenv("MUTATE_LIST") or "tools/mutations.lua"
@@ -103,7 +104,7 @@ if not ok then die("mktemp failed: " .. out) end
 local scratch = out:match("^%s*(.-)%s*$")
 -- Specs that drop privileges run code from the copy: let them read it.
 sh("chmod 755 " .. quote(scratch))
-local logs = "build/mutate"
+local logs = assert(io.popen("pwd")):read("*l") .. "/build/mutate"
 sh("rm -rf " .. logs .. " && mkdir -p " .. logs)
 
 local function cleanup()
@@ -141,10 +142,38 @@ for _, m in ipairs(picked) do
   end
 end
 
+-- Runs the specs in a session of their own, killed after TIMEOUT seconds
+-- (a mutation can make a spec wait forever: that counts as caught); the
+-- namespaces the killed processes made (named with their pids) go too.
+local TIMEOUT = tonumber(os.getenv("MUTATE_TIMEOUT")) or 600
+local RUNNER = scratch .. "/.mutate-run.sh"
+write(RUNNER, [[
+limit=$1; log=$2; shift 2
+setsid "$@" > "$log" 2>&1 &
+pid=$!
+end=$(( $(date +%s) + limit ))
+while kill -0 "$pid" 2>/dev/null; do
+	if [ "$(date +%s)" -ge "$end" ]; then
+		pids=$(ps -o pid= -s "$pid")
+		kill -KILL -- "-$pid" 2>/dev/null
+		sleep 1
+		for p in $pids; do
+			for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^[a-z]*$p-[0-9]+p?$"); do
+				ip netns del "$ns"
+			done
+		done
+		echo "mutate: killed after $limit s" >> "$log"
+		exit 124
+	fi
+	sleep 1
+done
+wait "$pid"
+]])
+
 local function run_specs(specs, log)
-  local passed, text = sh(ENV .. "./spec/run " .. table.concat(specs, " "))
-  write(log, text)
-  return passed, text
+  local passed = sh(ENV .. "bash .mutate-run.sh " .. TIMEOUT .. " " .. quote(log) .. " ./spec/run "
+    .. table.concat(specs, " "))
+  return passed, read(log) or ""
 end
 
 -- The first failing spec of a run, as busted names it.
