@@ -232,6 +232,66 @@ describe("multi-buffer (jumbo frames)", function()
     teardown(a, b)
   end)
 
+  -- Copy mode builds one skb per packet: its first frame in the linear part,
+  -- every further frame in a page fragment, so MAX_SKB_FRAGS + 1 frames at
+  -- most.  The kernel drops a longer packet whole (xsk_build_skb: EOVERFLOW).
+  local function max_skb_frags()
+    for _, cmd in ipairs { "zcat /proc/config.gz 2>/dev/null", "cat /boot/config-$(uname -r) 2>/dev/null" } do
+      local p = io.popen(cmd)
+      local n = p:read("*a"):match("\nCONFIG_MAX_SKB_FRAGS=(%d+)")
+      p:close()
+      if n then return tonumber(n) end
+    end
+    return 17 -- the kernel's default when the configuration cannot be read
+  end
+
+  -- Appends one packet of `count` small frames to tb (allocated from side
+  -- a's UMEM); returns its bytes.
+  local function put_frames(a, tb, count, tag)
+    local first = tb.n
+    assert.equal(count, a.u:alloc(tb, count))
+    local parts = {}
+    for k = 0, count - 1 do
+      local f = tb.f[first + k]
+      parts[k + 1] = k == 0 and net.frame(tag) or ("%-10s"):format(tag .. " " .. k):sub(1, 10)
+      f:set(parts[k + 1])
+      f.options = k < count - 1 and CONTD or 0
+    end
+    return table.concat(parts)
+  end
+
+  it("copy mode sends a packet of MAX_SKB_FRAGS + 1 frames and drops a longer one whole: counted, every frame back",
+    function()
+      local a, b = setup()
+      local limit = max_skb_frags() + 1
+      local tb = a.u:batch(64)
+      local whole = put_frames(a, tb, limit, "whole")
+      assert.equal(limit, a.sock:send(tb))
+      assert.equal(0, a.sock:flush())
+      local got = receive(b, 1)
+      assert.equal(1, #got)
+      assert.is_true(got[1].str == whole, "the longest packet copy mode takes arrived changed")
+      assert.equal(0, a.sock:stats().tx_invalid_descs)
+
+      -- one frame more: the kernel counts all its descriptors invalid and
+      -- completes them, so every frame comes back; nothing of it goes out
+      local free = a.u:free_frames()
+      put_frames(a, tb, limit + 1, "too long")
+      assert.equal(limit + 1, a.sock:send(tb))
+      assert.equal(0, a.sock:flush())
+      a.sock:recycle()
+      assert.equal(limit + 1, a.sock:stats().tx_invalid_descs)
+      assert.equal(free, a.u:free_frames())
+      for k = 0, a.u.frame_count - 1 do assert.not_equal("tx", a.u:owner(k * a.u.frame_size)) end
+      -- and the socket goes on: the next packet is the only one to arrive
+      local after = put_frames(a, tb, 2, "after")
+      assert.equal(2, a.sock:send(tb))
+      got = receive(b, 2)
+      assert.equal(1, #got)
+      assert.is_true(got[1].str == after, "the packet after the dropped one arrived changed")
+      teardown(a, b)
+    end)
+
   it("refuses multi_buffer with libxdp's program, and XDP_PKT_CONTD on a socket without multi_buffer", function()
     local u = xsk.umem { frame_count = 64 }
     assert.has_error(function() u:socket { ifname = "lo", multi_buffer = true } end,
