@@ -181,6 +181,32 @@ describe("upper-layer checksums", function()
     assert.is_false(ck.l4_ok(p6))
   end)
 
+  -- One UDP segment in 65536 sums to zero, and UDP sends that checksum as
+  -- 0xffff, since 0 means "none".  Aim for it: with the source port zeroed
+  -- the checksum is c, and a source port of c then makes the sum 0xffff.
+  it("computes a UDP checksum that sums to zero as 0xffff, over IPv4 and IPv6", function()
+    for _, v in ipairs { { ip(UDP4), 20, ck.udp4 }, { ip(UDP6), 40, ck.udp6 } } do
+      local pkt, hl, fn = v[1], v[2], v[3]
+      local saddr = hl == 40 and pkt:sub(9, 24) or pkt:sub(13, 16)
+      local daddr = hl == 40 and pkt:sub(25, 40) or pkt:sub(17, 20)
+      local function with_port(port)
+        return pkt:sub(1, hl) .. ref.be16(port) .. pkt:sub(hl + 3)
+      end
+      local c = ref.l4(saddr, daddr, 17, with_port(0):sub(hl + 1), 6)
+      local aimed = with_port(c)
+      local seg = aimed:sub(hl + 1)
+      local len = ref.be16(#seg)
+      local pseudo = hl == 40 and (saddr .. daddr .. "\0\0" .. len .. "\0\0\0\17") or (saddr .. daddr .. "\0\17" .. len)
+      assert.equal(0, ref.csum(pseudo .. seg:sub(1, 6) .. "\0\0" .. seg:sub(9)), "aimed at a zero sum")
+      assert.equal(0xffff, fn(aimed))
+      local buf = ffi.new("uint8_t[?]", #aimed)
+      ffi.copy(buf, aimed, #aimed)
+      assert.equal(0xffff, ck.l4_set(buf, #aimed))
+      assert.equal(0xffff, util.rd16(buf, hl + 6))
+      assert.is_true(ck.l4_ok(buf, #aimed))
+    end
+  end)
+
   it("refuses lying lengths and wrong protocols", function()
     local pkt = ip(UDP4)
     assert.error_matches(function() ck.tcp4(pkt) end, "protocol")

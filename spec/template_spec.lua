@@ -136,6 +136,28 @@ describe("template mutators", function()
     end)
   end
 
+  -- One random change in 65536 sums to zero; UDP sends that as 0xffff,
+  -- since 0 means "no checksum".  Aim for it instead of waiting for it.
+  it("send an updated UDP checksum that sums to zero as 0xffff, never as \"none\"", function()
+    local t = template.new(desc { payload = ("\0"):rep(16) })
+    t:set_u32(0, 0)
+    local buf, len = t:frame()
+    local s = ffi.string(buf, len)
+    local seg = s:sub(t.l4 + 1)
+    local ip = s:sub(t.l3 + 1)
+    -- the sum of the pseudo-header and the segment, checksum field zeroed;
+    -- the low half of the u32 at payload offset 0 is a 16-bit word of it
+    local pseudo = ip:sub(13, 20) .. "\0\17" .. util.ref.be16(#seg)
+    local sum = util.ref.sum(pseudo .. seg:sub(1, 6) .. "\0\0" .. seg:sub(9))
+    local w = 0xffff - sum
+    t:set_u32(0, w)
+    s = ffi.string(buf, len)
+    seg = s:sub(t.l4 + 1)
+    assert.equal(0, util.ref.csum(pseudo .. seg:sub(1, 6) .. "\0\0" .. seg:sub(9)), "aimed at a zero sum")
+    assert.equal(0xffff, t.udp:checksum())
+    assert.is_true(ck.l4_ok(buf + t.l3, len - t.l3))
+  end)
+
   it("write what they are told", function()
     local t = template.new(desc { size = 64, max_size = 128 })
     t:set_src_port(1)
