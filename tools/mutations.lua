@@ -70,6 +70,105 @@ return {
     specs = { "spec/frame_spec.lua" },
   },
 
+  -- ---- csrc/checksum.c ----
+  {
+    name = "checksum: a computed UDP checksum of zero goes out as zero (\"none\")",
+    file = "csrc/checksum.c",
+    from = "\tif (proto == PROTO_UDP && c == 0)\n\t\tc = 0xffff;",
+    to = "\tif (proto == PROTO_UDP && c == 0 && 0)\n\t\tc = 0xffff;",
+    specs = { "spec/checksum_spec.lua" },
+  },
+  {
+    name = "checksum: an odd length's last byte summed as the low byte",
+    file = "csrc/checksum.c",
+    from = "uint8_t tail[2] = { p[0], 0 };",
+    to = "uint8_t tail[2] = { 0, p[0] };",
+    specs = { "spec/checksum_spec.lua" },
+  },
+  {
+    name = "checksum: incremental update ignores an odd offset",
+    file = "csrc/checksum.c",
+    from = "\tif (odd) {\n\t\tso = swap16(so);",
+    to = "\tif (odd && 0) {\n\t\tso = swap16(so);",
+    specs = { "spec/checksum_spec.lua" },
+  },
+  {
+    name = "checksum: an IPv4 first fragment (MF) summed as if whole",
+    file = "csrc/checksum.c",
+    from = "if (ld16(ip + 6) & 0x3fff)\n\t\t\treturn -EPROTO;",
+    to = "if (ld16(ip + 6) & 0x1fff)\n\t\t\treturn -EPROTO;",
+    specs = { "spec/checksum_spec.lua" },
+  },
+
+  -- ---- lua/xsk/template.lua ----
+  {
+    name = "template: set_src_ip/set_dst_ip leave the IPv4 header checksum stale",
+    file = "lua/xsk/template.lua",
+    from = "  ip.check = ntohs(update32(ntohs(ip.check), old, addr))\n",
+    to = "",
+    specs = { "spec/template_spec.lua" },
+  },
+  {
+    name = "template: set_u32 at an odd payload offset updates the checksum as if even",
+    file = "lua/xsk/template.lua",
+    from = "band(pos - self.l4, 1)",
+    to = "0",
+    specs = { "spec/template_spec.lua" },
+  },
+  {
+    name = "template: an updated UDP checksum of zero goes out as zero",
+    file = "lua/xsk/template.lua",
+    from = "  if c == 0 then c = 0xffff end\n",
+    to = "",
+    specs = { "spec/template_spec.lua" },
+  },
+
+  -- ---- lua/xsk/pcap.lua ----
+  {
+    name = "pcap writer: packets longer than snaplen kept whole",
+    file = "lua/xsk/pcap.lua",
+    from = "local cap = len < self.snaplen and len or self.snaplen",
+    to = "local cap = len",
+    specs = { "spec/pcap_spec.lua" },
+  },
+  {
+    name = "pcap reader: byte-swapped microsecond files read as nanosecond",
+    file = "lua/xsk/pcap.lua",
+    from = "elseif swap32(magic) == M.MAGIC_US then swap, nano = true, false",
+    to = "elseif swap32(magic) == M.MAGIC_US then swap, nano = true, true",
+    specs = { "spec/pcap_spec.lua" },
+  },
+  {
+    name = "pcap reader: a record's caplen over the file's snaplen accepted",
+    file = "lua/xsk/pcap.lua",
+    from = "if caplen > M.MAX_CAPLEN or (self.snaplen > 0 and caplen > self.snaplen) then",
+    to = "if caplen > M.MAX_CAPLEN then",
+    specs = { "spec/pcap_spec.lua" },
+  },
+
+  -- ---- lua/xsk/stats.lua ----
+  {
+    name = "stats: each line's drops count from the start, not from the last line",
+    file = "lua/xsk/stats.lua",
+    from = "    for _, k in ipairs(DROPS) do prev[k] = d[k] end\n",
+    to = "",
+    specs = { "spec/stats_spec.lua" },
+  },
+  {
+    name = "stats: lines burst to catch up after a stall",
+    file = "lua/xsk/stats.lua",
+    from = "  if self.due <= t then self.due = t + self.interval end\n",
+    to = "",
+    specs = { "spec/stats_spec.lua" },
+  },
+  {
+    name = "stats: the summary's drops include what the sockets had before",
+    file = "lua/xsk/stats.lua",
+    from = "r.drops[k] = d[k] - self.drops_base[k]",
+    to = "r.drops[k] = d[k]",
+    specs = { "spec/stats_spec.lua" },
+  },
+
   -- ---- lua/xsk/umem.lua ----
   {
     name = "a UMEM never closed is not freed by the GC (no finaliser)",
