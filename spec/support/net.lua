@@ -10,11 +10,23 @@ netns.private_bpffs()
 
 local M = { netns = netns }
 
--- busted keeps one `finally` per test, so one cleanup removes every
--- namespace the test made.
-local made = {}
-local function destroy_all()
+-- busted keeps one `finally` per test (a second replaces the first), so one
+-- cleanup runs what the test deferred, then removes every namespace it made.
+local made, deferred = {}, {}
+local function cleanup()
+  for i = #deferred, 1, -1 do
+    local fn = deferred[i]
+    deferred[i] = nil
+    pcall(fn)
+  end
   for i = #made, 1, -1 do made[i].destroy(); made[i] = nil end
+end
+
+-- Runs fn when the test ends, passed or failed, before its namespaces go.
+-- Specs use this instead of `finally`, which would replace net.veth's.
+function M.defer(fn)
+  deferred[#deferred + 1] = fn
+  getfenv(2).finally(cleanup)
 end
 
 -- Builds a namespace with a veth pair (see xsk.netns.setup for opts), enters
@@ -23,7 +35,7 @@ function M.veth(opts)
   local env = netns.setup(opts)
   made[#made + 1] = env
   -- busted gives `finally` to the spec file's environment, not to modules.
-  getfenv(2).finally(destroy_all)
+  getfenv(2).finally(cleanup)
   if not (opts and opts.enter == false) then netns.enter(env) end
   return env
 end
