@@ -49,12 +49,12 @@ describe("xsk.umem", function()
 
   -- vm.nr_hugepages belongs to the host: each huge-page spec sets what it
   -- needs under a lock that other runs of this spec on the host share, and
-  -- puts the old values back even when it fails.
+  -- puts the old values back even when it fails (net.defer).
   local NR, OVERCOMMIT = "/proc/sys/vm/nr_hugepages", "/proc/sys/vm/nr_overcommit_hugepages"
   local function set_hugepages(reserve)
     local unlock = proc.lock("/run/lock/lua-xsk-hugepages.lock")
     local old_nr, old_over = proc.read_number(NR), proc.read_number(OVERCOMMIT)
-    finally(function()
+    net.defer(function()
       proc.write_number(NR, old_nr)
       proc.write_number(OVERCOMMIT, old_over)
       unlock()

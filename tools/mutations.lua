@@ -47,26 +47,33 @@ return {
     specs = { "spec/headers_spec.lua" },
   },
 
-  -- ---- lua/xsk/frame.lua ----
+  -- ---- frames and batches: lua/xsk/frame.lua, csrc/frames.c ----
   {
     name = "frame:setlen without its bounds check",
     file = "lua/xsk/frame.lua",
-    from = "function Frame:setlen(n)\n  if n < 0 or n > self.cap then",
-    to = "function Frame:setlen(n)\n  if false then",
+    from = "  local want = bad_int(n, 0, room)\n  if want then error(argerror(\"xsk.frame: setlen\"",
+    to = "  local want = nil\n  if want then error(argerror(\"xsk.frame: setlen\"",
     specs = { "spec/frame_spec.lua" },
   },
   {
     name = "batch:push onto a full batch writes one past its end",
-    file = "lua/xsk/frame.lua",
-    from = "  if n >= self.cap then\n    error((\"xsk: batch is full",
-    to = "  if n > self.cap then\n    error((\"xsk: batch is full",
+    file = "csrc/frames.c",
+    from = "\tif (b->n >= h->cap)\n\t\treturn lxsk_fail(ENOSPC, \"push: the batch is full",
+    to = "\tif (b->n > h->cap)\n\t\treturn lxsk_fail(ENOSPC, \"push: the batch is full",
     specs = { "spec/frame_spec.lua" },
   },
   {
-    name = "batch:remove takes an index one past the batch's end",
+    name = "batch:remove takes an index one past the batch's end (Lua check)",
     file = "lua/xsk/frame.lua",
-    from = "if i < 0 or i >= n then",
-    to = "if i < 0 or i > n then",
+    from = "local want = bad_int(i, 0, self.n - 1)",
+    to = "local want = bad_int(i, 0, self.n)",
+    specs = { "spec/frame_spec.lua" },
+  },
+  {
+    name = "lxsk_batch_remove takes an index one past the batch's end (C check, FFI callers)",
+    file = "csrc/frames.c",
+    from = "\tif (i >= b->n)\n\t\treturn lxsk_fail(ERANGE, \"remove:",
+    to = "\tif (i > b->n)\n\t\treturn lxsk_fail(ERANGE, \"remove:",
     specs = { "spec/frame_spec.lua" },
   },
 
