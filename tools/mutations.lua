@@ -193,6 +193,5 @@ return {
       .. "\t\tif (r->action == LXSK_ACT_DROP)\n\t\t\treturn XDP_DROP;\n",
     to = "",
     specs = { "spec/steer_spec.lua" },
-    note = "the spec that sends traffic through pass and drop rules comes with the prog branch",
   },
 }
