@@ -93,7 +93,7 @@ describe("lifecycle", function()
       local after = proc.snapshot()
       assert.is_false(attached("veth0"))
       assert.is_false(attached("veth1"))
-      assert.equal(before.maps, after.maps, "mappings")
+      assert.equal(before.ring_maps, after.ring_maps, "ring mappings")
       -- libxdp 1.3.1 keeps one program and one map descriptor of every
       -- socket that had it load its default program (fixed upstream:
       -- xdp-tools #376, #576); everything else must come back exactly

@@ -218,7 +218,7 @@ describe("xsk.umem", function()
     leave(50)
     collect()
     local after = proc.snapshot()
-    assert.equal(before.maps, after.maps, "mappings")
+    assert.equal(before.ring_maps, after.ring_maps, "ring mappings")
     assert.equal("", proc.fd_growth(before, after), "file descriptors")
     -- each UMEM is 1 MiB: one left unfreed would show
     assert.is_true(after.vm_kib - before.vm_kib < 1024,

@@ -26,8 +26,21 @@ local function count_lines(path)
   return n
 end
 
--- Mappings in /proc/self/maps.
+-- Mappings in /proc/self/maps, and those of sockets among them (an AF_XDP
+-- socket's rings: "socket:[inode]").  Only the second is exact from one
+-- moment to the next: the allocators map, unmap and merge anonymous memory
+-- as they like.
 function M.maps_count() return count_lines("/proc/self/maps") end
+
+function M.socket_maps_count()
+  local f = assert(io.open("/proc/self/maps"))
+  local n = 0
+  for line in f:lines() do
+    if line:find("socket:[", 1, true) then n = n + 1 end
+  end
+  f:close()
+  return n
+end
 
 -- Open file descriptors by what they are ("socket", "pipe",
 -- "anon_inode:bpf-map", a path ...), and their count, the directory read to
@@ -83,7 +96,8 @@ end
 -- Everything a spec compares before and after.
 function M.snapshot()
   local kinds, n = M.fds()
-  return { maps = M.maps_count(), fds = n, fd_kinds = kinds, vm_kib = M.vm_size_kib() }
+  return { maps = M.maps_count(), ring_maps = M.socket_maps_count(), fds = n, fd_kinds = kinds,
+    vm_kib = M.vm_size_kib() }
 end
 
 -- How many more descriptors of each kind `after` holds than `before`, as
