@@ -21,7 +21,14 @@ ASAN_SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -f
 ASAN_LIB      := $(shell $(CC) -print-file-name=libasan.so)
 # LuaJIT's allocator and the kernel's rings are not ASan's business; leaks in
 # the Lua process are valgrind's job (it can tell LuaJIT's from ours).
-ASAN_ENV      := LD_PRELOAD=$(ASAN_LIB) \
+#
+# Only LuaJIT, which loads the ASan-built core, gets ASan preloaded: a luajit
+# first on PATH that preloads it (busted and the specs' child scripts find
+# it there); tools the specs run (ip, tshark, tcpdump) start without it.
+ASAN_BUILD    ?= $(BUILD)/asan
+ASAN_SPECS    ?=
+ASAN_BIN      := $(abspath $(ASAN_BUILD))/bin
+ASAN_ENV      := PATH=$(ASAN_BIN):$$PATH \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # Specs of the C core (socket-level); others are Lua batteries.
@@ -41,11 +48,11 @@ FUZZ_TARGETS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 stress: all
 	LXSK_BUILD=$(BUILD) luajit tools/stress.lua $(STRESS_OPS)
 
-ASAN_BUILD   ?= $(BUILD)/asan
-ASAN_SPECS   ?=
-
 asan:
 	$(MAKE) BUILD=$(ASAN_BUILD) SANFLAGS="$(ASAN_SANFLAGS)" all bench-bin
+	mkdir -p $(ASAN_BIN)
+	printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$$@"\n' "$(ASAN_LIB)" "$$(command -v luajit)" > $(ASAN_BIN)/luajit
+	chmod 755 $(ASAN_BIN)/luajit
 	$(ASAN_ENV) LXSK_BUILD=$(ASAN_BUILD) ./spec/run $(ASAN_SPECS)
 
 valgrind: all bench-bin
