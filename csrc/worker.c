@@ -230,18 +230,26 @@ static void run_vm(struct lxsk_worker *w)
 	lua_close(L);
 }
 
+/* "xsk:<name>", as much as the kernel keeps of a thread's name (15 bytes). */
+static void name_thread(const char *name)
+{
+	char tname[16] = "xsk:";
+	size_t n = strlen(name);
+
+	if (n > sizeof(tname) - 5)
+		n = sizeof(tname) - 5;
+	memcpy(tname + 4, name, n);
+	tname[4 + n] = '\0';
+	pthread_setname_np(pthread_self(), tname);
+}
+
 static void *worker_main(void *arg)
 {
 	struct lxsk_worker *w = arg;
-	char tname[16];
 
 	self = w;
 	stop_set_mine(&w->cancel);
-	/* The kernel keeps 15 bytes of a thread's name. */
-	memcpy(tname, "xsk:", 4);
-	strncpy(tname + 4, w->name, sizeof(tname) - 5);
-	tname[sizeof(tname) - 1] = '\0';
-	pthread_setname_np(pthread_self(), tname);
+	name_thread(w->name);
 	run_vm(w);
 	stop_set_mine(NULL);
 	self = NULL;

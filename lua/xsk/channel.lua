@@ -34,7 +34,7 @@ end
 
 -- The ends of a new channel of size (a power of two, default 1024) frames on
 -- umem (an xsk.umem), or nil and a message.
-function M.open(umem, size)
+function M._open(umem, size)
   if size == nil then size = 1024 end
   local want = bad_int(size, 1, 65536)
   if want then return nil, argerror("xsk.channel", "size", "a power of two from 1 to 65536", size) end
@@ -44,7 +44,7 @@ function M.open(umem, size)
 end
 
 -- An end handed to a worker.
-function M.adopt(_, c)
+function M._adopt(_, c)
   C.lxsk_chan_get_info(c, info)
   return wrap(c, info.sending ~= 0)
 end

@@ -51,7 +51,7 @@ local SLOT_KIND = C.LXSK_HAND_SLOT
 -- What a worker adopts: the block (shared) or a slot (moved).  A slot's
 -- index comes back with it: the C slot knows it, but Lua does not need it
 -- on the hot path, so it is kept only for messages.
-function M.adopt(kind, p)
+function M._adopt(kind, p)
   if kind == SLOT_KIND then return wrap_slot(p, nil) end
   return wrap(p)
 end

@@ -194,7 +194,7 @@ function decode(p, i, adopted)
     if obj == nil then
       local ptr = C.lxsk_worker_adopt(index, kind)
       if ptr == nil then error("xsk.workers: " .. ffi.string(C.lxsk_errmsg()), 0) end
-      obj = require(ADOPTERS[kind]).adopt(kind, ptr)
+      obj = require(ADOPTERS[kind])._adopt(kind, ptr)
       adopted[index] = obj
     end
     return obj, i

@@ -44,7 +44,7 @@ function M.new(capacity)
   return wrap(m)
 end
 
-function M.adopt(_, m) return wrap(m) end
+function M._adopt(_, m) return wrap(m) end
 
 -- Shared: the worker gets a reference of its own, this VM keeps its own.
 Mailbox.__handover = {

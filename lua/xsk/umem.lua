@@ -73,7 +73,7 @@ function M.new(cfg)
 end
 
 -- A handle handed to a worker (xsk.workers), adopted there.
-function M.adopt(_, u)
+function M._adopt(_, u)
   return wrap(u)
 end
 
@@ -114,7 +114,7 @@ end
 -- A channel of frames between two partitions of this UMEM (xsk.channel):
 -- returns its sending end and its receiving end.
 function Umem:channel(size)
-  local tx, rx = require("xsk.channel").open(self, size)
+  local tx, rx = require("xsk.channel")._open(self, size)
   if not tx then error(rx, 2) end
   return tx, rx
 end
