@@ -2,6 +2,8 @@
 -- check on both ends, objects cross by hand-over (moved ones die where they
 -- were), mailboxes carry Lua values, and the frames of a closed partition or
 -- channel come back through the UMEM's lost and found.
+dofile "spec/support/paths.lua"
+local patience = require "support.patience"
 local xsk = require "xsk"
 
 local workers = xsk.workers
@@ -168,14 +170,15 @@ describe("frame channels", function()
     local umem = xsk.umem { frame_count = 1024 }
     local fwd_tx, fwd_rx = umem:channel(64)
     local back_tx, back_rx = umem:channel(512)
-    local count = 20000
+    local count = patience.work(20000, 500)
     -- Frames move to the receiving partition: the consumer sends them back
     -- through a second channel, or the producer's pool would run dry.
     local producer = start({ function(part, out, back, n)
       local ffi = require "ffi"
       local b, home = part:batch(32), part:batch(512)
       local seq = 0
-      while seq < n do
+      local stopping = require("xsk.workers").stopping
+      while seq < n and not stopping() do
         part:alloc(b, math.min(32, n - seq) - b.n)
         for i = 0, b.n - 1 do
           ffi.cast("uint32_t *", b.f[i].data)[0] = seq + i
@@ -185,7 +188,7 @@ describe("frame channels", function()
         if back:recv(home) > 0 then part:release(home) end
       end
       out:close()
-      while not back:drained() do
+      while not back:drained() and not stopping() do
         if back:recv(home) > 0 then part:release(home) end
       end
       return seq, part:free_frames()
@@ -194,20 +197,21 @@ describe("frame channels", function()
       local ffi = require "ffi"
       local b = part:batch(32)
       local want, bad = 0, 0
-      while true do
+      local stopping = require("xsk.workers").stopping
+      while not stopping() do
         local n = inp:recv(b)
         for i = 0, n - 1 do
           if ffi.cast("uint32_t *", b.f[i].data)[0] ~= want then bad = bad + 1 end
           if part:owner(b.f[i].addr) ~= "user" then bad = bad + 1 end
           want = want + 1
         end
-        while b.n > 0 do back:send(b) end
+        while b.n > 0 and not stopping() do back:send(b) end
         if n == 0 and inp:drained() then break end
       end
       back:close()
       return want, bad, part:free_frames()
     end, cpu = 1 }, umem:share(16), fwd_rx, back_tx)
-    local results = workers.wait({ producer, consumer }, 30)
+    local results = workers.wait({ producer, consumer }, patience.wait(30))
     assert.same({ count, 256 }, results[1])
     assert.same({ count, 0, 16 }, results[2])
     assert.equal(272, umem:reclaim())
@@ -225,7 +229,7 @@ describe("hand-over of objects", function()
       return part:free_frames()
     end)
     assert.equal("xsk.umem (handed to taker)", tostring(part))
-    local ok, p, free, count = w:join(5)
+    local ok, p, free, count = w:join(patience.wait(5))
     assert.is_true(ok)
     assert.equal(1, p)
     assert.equal(16, free)
@@ -243,7 +247,7 @@ describe("hand-over of objects", function()
     keep = nil -- luacheck: ignore
     -- A batch the collector has not taken yet does not count.
     local w = workers.start(function(u) return u:free_frames() end, part)
-    assert.same({ true, 16 }, { w:join(5) })
+    assert.same({ true, 16 }, { w:join(patience.wait(5)) })
   end)
 
   it("moves channel ends and counter slots, shares mailboxes and counter blocks", function()
@@ -253,16 +257,16 @@ describe("hand-over of objects", function()
     local ctr, up, down = workers.counters(2), workers.mailbox(8), workers.mailbox(8)
     local slot = ctr:slot(1)
     refused("xsk.counters: slot 1 already has a writer (one slot, one worker)", ctr.slot, ctr, 1)
-    local w = start({ function(end_, s, c, to_main, from_main)
+    local w = start({ function(end_, s, c, to_main, from_main, wait)
       s:rx(3, 300)
       to_main:send({ got = tostring(end_), total = c:total().rx_packets })
-      return from_main:recv(5)
-    end, name = "sharer" }, rx, slot, ctr, up, down)
+      return from_main:recv(wait)
+    end, name = "sharer" }, rx, slot, ctr, up, down, patience.wait(5))
     refused("xsk.channel: this object was handed to sharer", function() return rx:state() end)
     refused("xsk.counters: this object was handed to sharer", function() slot:rx(1, 1) end)
-    assert.same({ got = "xsk.channel(receiving end)", total = 3 }, up:recv(5))
+    assert.same({ got = "xsk.channel(receiving end)", total = 3 }, up:recv(patience.wait(5)))
     assert.is_true(down:send("reply"))
-    assert.same({ true, "reply" }, { w:join(5) })
+    assert.same({ true, "reply" }, { w:join(patience.wait(5)) })
     assert.equal(300, ctr:read(1).rx_bytes)
     -- The slot came back when the worker's VM closed: it can be taken again.
     assert.equal("xsk.counters slot 1", tostring(ctr:slot(1)))
@@ -278,7 +282,7 @@ describe("hand-over of objects", function()
     local _, rx = umem:channel(4)
     rx:close()
     refused("argument 1: the receiving end is closed", workers.start, function() end, rx)
-    local ok, err = start(function(box) return box end, mb):join(5)
+    local ok, err = start(function(box) return box end, mb):join(patience.wait(5))
     assert.is_false(ok)
     assert.matches("return value 1: a mailbox cannot cross here", err, 1, true)
   end)
@@ -291,7 +295,7 @@ describe("hand-over of objects", function()
       u:alloc(b, 40) -- held by the script when it ends, never released
       return u:free_frames()
     end, umem:share(100))
-    assert.same({ true, 60 }, { w:join(5) })
+    assert.same({ true, 60 }, { w:join(patience.wait(5)) })
     assert.equal(156, umem:free_frames())
     assert.equal(100, umem:reclaim())
     assert.equal(256, umem:free_frames())
@@ -300,8 +304,8 @@ describe("hand-over of objects", function()
   it("reuses the partition of a worker that ended, far past 63 of them", function()
     local start = clean()
     local umem = xsk.umem { frame_count = 128 }
-    for i = 1, 100 do
-      local ok, part = start(function(u) return u.part end, umem:share(8)):join(5)
+    for i = 1, patience.work(100, 64) do
+      local ok, part = start(function(u) return u.part end, umem:share(8)):join(patience.wait(5))
       assert.is_true(ok, "round " .. i)
       assert.is_true(part >= 1 and part <= 62)
       assert.equal(8, umem:reclaim())
@@ -336,22 +340,23 @@ describe("mailboxes", function()
     local inbox, outbox = workers.mailbox(16), workers.mailbox(16)
     local ws = {}
     for i = 1, 4 do
-      ws[i] = start(function(id, inb, outb)
+      ws[i] = start(function(id, inb, outb, wait)
         local sum = 0
         while true do
-          local v = inb:recv(5)
+          local v = inb:recv(wait)
           if v == nil or v == "done" then break end
           sum = sum + v
         end
-        outb:send({ id = id, sum = sum }, 5)
+        outb:send({ id = id, sum = sum }, wait)
         return sum
-      end, i, inbox, outbox)
+      end, i, inbox, outbox, patience.wait(5))
     end
-    for v = 1, 1000 do assert.is_true(inbox:send(v, 5)) end
-    for _ = 1, 4 do assert.is_true(inbox:send("done", 5)) end
+    local n = patience.work(1000, 100)
+    for v = 1, n do assert.is_true(inbox:send(v, patience.wait(5))) end
+    for _ = 1, 4 do assert.is_true(inbox:send("done", patience.wait(5))) end
     local total = 0
-    for _ = 1, 4 do total = total + outbox:recv(5).sum end
-    assert.equal(500500, total)
-    workers.wait(ws, 5)
+    for _ = 1, 4 do total = total + outbox:recv(patience.wait(5)).sum end
+    assert.equal(n * (n + 1) / 2, total)
+    workers.wait(ws, patience.wait(5))
   end)
 end)

@@ -3,6 +3,8 @@
 -- of one shared UMEM.  Every frame sent must be received exactly once,
 -- by the worker of the queue it was sent to, and when all stop no frame may
 -- be left owned, and no thread, socket or XDP program left behind.
+dofile "spec/support/paths.lua"
+local patience = require "support.patience"
 local xsk = require "xsk"
 local queues = require "support.queues"
 
@@ -12,7 +14,7 @@ local PER_QUEUE = 500
 
 -- Starts a receiver per queue (cfg(q) gives its extra arguments) and waits
 -- until each is listening.
-local function receivers(env, nq, cfg)
+local function receivers(nq, cfg)
   local ready, ctr = workers.mailbox(nq), workers.counters(nq)
   local ws = {}
   for q = 0, nq - 1 do
@@ -20,7 +22,7 @@ local function receivers(env, nq, cfg)
     c.ifname, c.queue, c.ready, c.slot = "va", q, ready, ctr:slot(q + 1)
     ws[q + 1] = queues.start({ RECEIVE, name = "rx " .. q, cpu = q % 2 }, c)
   end
-  for _ = 1, nq do assert(ready:recv(10), "a receiver did not start") end
+  for _ = 1, nq do assert(ready:recv(patience.wait(10)), "a receiver did not start") end
   return ws, ctr
 end
 
@@ -32,7 +34,7 @@ local function send_all(env, nq, ctr)
   for round = 0, PER_QUEUE / 50 - 1 do
     for q = 0, nq - 1 do s.send(q, q * 1000000 + round * 50, 50) end
     sent = sent + 50 * nq
-    assert(queues.wait_until(function() return ctr:total().rx_packets >= sent end),
+    assert(queues.wait_until(function() return ctr:total().rx_packets >= sent end, patience.wait(10)),
       ("received %d of %d"):format(ctr:total().rx_packets, sent))
   end
   s.close()
@@ -42,7 +44,7 @@ end
 -- Stops and joins the receivers; checks each got exactly its queue's frames.
 local function check(ws, nq, ctr, sent)
   workers.stop()
-  local results = workers.wait(ws, 5)
+  local results = workers.wait(ws, patience.wait(5))
   local total = 0
   for q = 0, nq - 1 do
     local r = results[q + 1][1]
@@ -63,12 +65,27 @@ local function check(ws, nq, ctr, sent)
   return results
 end
 
+local function slurp(path)
+  local f = io.open(path, "rb")
+  local s = f and f:read("*a") or ""
+  if f then f:close() end
+  return s
+end
+
+-- The script of README.md's "Many cores" section, as written.
+local function readme_script()
+  local text = slurp("README.md")
+  local code = text:match("\n## Many cores\n.-```lua\n(.-)\n```")
+  assert(code, "README.md has no lua block under ## Many cores")
+  return code .. "\n"
+end
+
 describe("workers on many queues", function()
   for _, nq in ipairs { 2, 4 } do
     it(("receive every frame once on %d queues, a UMEM per worker"):format(nq), function()
       local env = queues.setup { queues = nq }
       local threads, socks = queues.threads(), queues.xsk_sockets()
-      local ws, ctr = receivers(env, nq)
+      local ws, ctr = receivers(nq)
       assert.equal(threads + nq, queues.threads())
       assert.equal(socks + nq, queues.xsk_sockets())
       assert.is_number(queues.xdp_on("va"))
@@ -85,7 +102,7 @@ describe("workers on many queues", function()
       local threads, socks = queues.threads(), queues.xsk_sockets()
       local umem = xsk.umem { frame_count = 4096, fill_size = 512, comp_size = 512 }
       local per = math.floor(4096 / (nq + 1))
-      local ws, ctr = receivers(env, nq, function() return { umem = umem:share(per) } end)
+      local ws, ctr = receivers(nq, function() return { umem = umem:share(per) } end)
       local parts = {}
       local results = check(ws, nq, ctr, send_all(env, nq, ctr))
       for q = 1, nq do
@@ -106,15 +123,15 @@ describe("workers on many queues", function()
 
   it("spreads flows from the peer's kernel stack over 4 queues, each received once", function()
     local env = queues.setup { queues = 4 }
-    local ws, ctr = receivers(env, 4)
+    local ws, ctr = receivers(4)
     local n = 200
     -- bash opens a new UDP socket (a new source port, a new flow) for each
     -- datagram, and the kernel picks each flow's TX queue by its hash.
     queues.peer(env, ("bash -c 'for i in $(seq 1 %d); do printf seq$i > /dev/udp/198.18.0.1/9; done'"):format(n))
-    assert(queues.wait_until(function() return ctr:total().rx_packets >= n end),
+    assert(queues.wait_until(function() return ctr:total().rx_packets >= n end, patience.wait(10)),
       ("received %d of %d"):format(ctr:total().rx_packets, n))
     workers.stop()
-    local results = workers.wait(ws, 5)
+    local results = workers.wait(ws, patience.wait(5))
     local seen, busy = {}, 0
     for q = 0, 3 do
       local r = results[q + 1][1]
@@ -127,5 +144,46 @@ describe("workers on many queues", function()
     for i = 1, n do assert.is_true(seen[i], "datagram " .. i .. " lost") end
     assert.equal(4, busy, "every queue should have carried some of 200 flows")
     workers.reset()
+  end)
+
+  it("runs README.md's many-cores script: a worker per queue, their lines, Ctrl-C ends it", function()
+    local env = queues.setup { queues = 2 }
+    local dir = io.popen("mktemp -d"):read("*l")
+    queues.defer(function() os.execute("rm -rf " .. dir) end)
+    local f = assert(io.open(dir .. "/many.lua", "w"))
+    f:write(readme_script())
+    f:close()
+    local luajit = io.popen("pwd"):read("*l") .. "/tools/xsk-luajit"
+    local job = { out = dir .. "/out", err = dir .. "/err", pid = dir .. "/pid", rc = dir .. "/rc" }
+    os.execute(("(cd %s && { timeout -k 3 -s INT %d ip netns exec %s %s many.lua va 2 > %s 2> %s & echo $! > %s; "
+      .. "wait $!; echo $? > %s; }) &"):format(dir, patience.wait(60), env.ns, luajit, job.out, job.err, job.pid,
+      job.rc))
+    queues.defer(function() if slurp(job.rc) == "" then os.execute("kill -INT " .. slurp(job.pid)) end end)
+    assert(queues.wait_until(function() return queues.xdp_on("va") or slurp(job.rc) ~= "" end, patience.wait(20)),
+      "the script bound no socket:\n" .. slurp(job.err))
+    -- Until each worker's line shows packets of its queue (the second
+    -- socket may bind a moment after the first).
+    local s = queues.sender(env, 2)
+    local seq = 0
+    local function both_counted()
+      local a = tonumber(slurp(job.out):match(".*worker 1%s+rx (%d+)"))
+      local b = tonumber(slurp(job.out):match(".*worker 2%s+rx (%d+)"))
+      return a and b and a > 0 and b > 0
+    end
+    assert(queues.wait_until(function()
+      s.send(0, seq, 10); s.send(1, 1000000 + seq, 10); seq = seq + 10
+      os.execute("sleep 0.3")
+      return both_counted() or slurp(job.rc) ~= ""
+    end, patience.wait(20)), "no per-worker lines with packets:\n" .. slurp(job.out) .. slurp(job.err))
+    os.execute("kill -INT " .. slurp(job.pid))
+    assert(queues.wait_until(function() return slurp(job.rc) ~= "" end, patience.wait(10)), "no end after Ctrl-C")
+    local out, err = slurp(job.out), slurp(job.err)
+    assert.equal(0, tonumber(slurp(job.rc)), out .. err)
+    assert.equal("", err)
+    local total = tonumber(out:match("total  received (%d+) packets"))
+    assert.is_true(total >= 2, out)
+    assert.matches("worker 1%s+rx %d+", out)
+    assert.matches("worker 2%s+rx %d+", out)
+    assert.is_nil(queues.xdp_on("va"))
   end)
 end)
