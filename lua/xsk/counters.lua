@@ -21,6 +21,8 @@ local bad_int, argerror, core_error = base.bad_int, base.argerror, base.core_err
 local M = {}
 
 M.FIELDS = { "rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "drops" }
+local FIELD = {}
+for _, f in ipairs(M.FIELDS) do FIELD[f] = true end
 
 local Counters, Slot = {}, {}
 Counters.__index, Slot.__index = Counters, Slot
@@ -101,6 +103,18 @@ function Counters:read(i)
   if want then error(argerror("xsk.counters: read", "i", want, i), 2) end
   C.lxsk_counters_read(self.c, i - 1, vals)
   return values()
+end
+
+-- One count of slot i ("rx_packets", "tx_bytes", ...) as a number,
+-- allocating nothing: for a worker that watches another's progress.
+function Counters:value(i, field)
+  local want = bad_int(i, 1, self.n)
+  if want then error(argerror("xsk.counters: value", "i", want, i), 2) end
+  if not FIELD[field] then
+    error(argerror("xsk.counters: value", "field", "one of " .. table.concat(M.FIELDS, ", "), field), 2)
+  end
+  C.lxsk_counters_read(self.c, i - 1, vals)
+  return tonumber(vals[field])
 end
 
 -- The sum over every slot, in the same shape.
