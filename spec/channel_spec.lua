@@ -2,7 +2,6 @@
 -- check on both ends, objects cross by hand-over (moved ones die where they
 -- were), mailboxes carry Lua values, and the frames of a closed partition or
 -- channel come back through the UMEM's lost and found.
-dofile "spec/support/paths.lua"
 local patience = require "support.patience"
 local xsk = require "xsk"
 

@@ -1,6 +1,5 @@
 -- xsk.counters: a slot per worker in C memory, written by one worker each,
 -- summed by the main VM; xsk.stats shows the total and, asked, each slot.
-dofile "spec/support/paths.lua"
 local patience = require "support.patience"
 local xsk = require "xsk"
 

@@ -1,7 +1,6 @@
 -- xsk.workers: a function in a fresh LuaJIT VM on a thread of its own;
 -- values in and out by copy, errors back with their traceback, one stop flag
 -- for all, join with a timeout, and nothing left running afterwards.
-dofile "spec/support/paths.lua"
 local patience = require "support.patience"
 local xsk = require "xsk"
 local child = require "support.child"
