@@ -8,8 +8,9 @@
 -- loop allocated).  Prints READY on stderr once the socket is up.
 
 -- Find lua/ from the script's own place, so it runs from any directory.
+-- bench/ too: the workers of --workers load bench_worker from there.
 local root = (arg and arg[0] or ""):match("^(.*)/bench/[^/]*$") or "."
-package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/bench/?.lua;" .. package.path
 package.cpath = root .. "/" .. (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 
 local ffi = require "ffi"
@@ -105,6 +106,9 @@ local function parse_args(argv)
     elseif a == "--wait" then o.wait = num(val(a), "wait", 0, 1e7)
     elseif a == "--idle" then o.idle = num(val(a), "idle", 0, 1e7)
     elseif a == "-p" or a == "--poll" then o.poll = true
+    elseif a == "--workers" then o.workers = whole(val(a), "workers", 1, 64)
+    elseif a == "--shared" then o.shared = true
+    elseif a == "--warm" then o.warm = num(val(a), "warm-up", 0, 60)
     elseif a == "-v" then o.verbose = true
     elseif a == "-h" or a == "--help" then
       print("usage: luajit bench/xsk_bench.lua MODE -i IFNAME [options]: as bench/xdpsock_c (build/xdpsock_c -h)")
@@ -115,6 +119,8 @@ local function parse_args(argv)
     i = i + 1
   end
   if not o.mode then die("no mode given") end
+  if o.workers and o.mode ~= "txonly" then die("--workers runs txonly only") end
+  if o.shared and not o.workers then die("--shared needs --workers") end
   if not MODES[o.mode] then die("unknown mode '%s' (rxdrop, touch, l2fwd, txonly)", o.mode) end
   if not o.ifname then die("no interface given (-i)") end
   if not (is_pow2(o.frames) and is_pow2(o.frame_size) and is_pow2(o.ring)) then
@@ -351,8 +357,69 @@ local function tx_loop(umem, sock, r)
   r.work_ns = r.t1 - t0
 end
 
+-- txonly --workers N: a worker per queue (queues -q .. -q+N-1), pinned
+-- round-robin to the CPUs this process may use, each with a UMEM of its own
+-- (--shared: a partition of one); each warms up (--warm, 1 s) and measures
+-- its own window and thread CPU time.  One WORKER line per worker and a
+-- RESULT line with their sum on stdout.
+local function run_workers()
+  local workers = xsk.workers
+  local ncpu = tonumber(io.popen("nproc"):read("*l")) or 1
+  local shared = o.shared and xsk.umem { frame_count = o.frames * o.workers, fill_size = o.frames,
+    comp_size = o.frames }
+  local ready = workers.mailbox(o.workers)
+  local tmpl = build_template(o.size)
+  local ws = {}
+  for i = 1, o.workers do
+    local q = o.queue + i - 1
+    ws[i] = workers.start({ "bench_worker:txonly", cpu = (i - 1) % ncpu, name = "tx " .. q }, {
+      ifname = o.ifname, queue = q, frames = o.frames, ring = o.ring, batch = o.batch,
+      packet = ffi.string(tmpl, o.size), warm = o.warm or 1, duration = o.duration, ready = ready,
+      umem = shared and shared:share(o.frames) or nil,
+    })
+  end
+  for _ = 1, o.workers do
+    if not ready:recv(30) then die("a worker did not start") end
+  end
+  io.stderr:write(("READY mode=txonly if=%s queues=%d-%d workers=%d\n"):format(o.ifname, o.queue,
+    o.queue + o.workers - 1, o.workers))
+  -- SIGINT/SIGTERM are blocked and polled here; the workers see them through workers.stopping().
+  local results = workers.wait(ws, o.duration + (o.warm or 1) + 60)
+  local sum, t0, t1, user, sys = 0, math.huge, 0, 0, 0
+  for i, r in ipairs(results) do
+    r = r[1]
+    local secs = (r.t1_ns - r.t0_ns) / 1e9
+    local per = function(x) return r.pkts > 0 and x / r.pkts or 0 end
+    io.stdout:write(("WORKER impl=lua mode=txonly worker=%d queue=%d tid=%d pkts=%d secs=%.6f pps=%.0f "
+      .. "user_ns_per_pkt=%.1f sys_ns_per_pkt=%.1f t0_ns=%.0f t1_ns=%.0f\n"):format(i, r.queue, r.tid, r.pkts,
+      secs, secs > 0 and r.pkts / secs or 0, per(r.user_ns), per(r.sys_ns), r.t0_ns, r.t1_ns))
+    sum = sum + (secs > 0 and r.pkts / secs or 0)
+    t0, t1 = math.min(t0, r.t0_ns), math.max(t1, r.t1_ns)
+    user, sys = user + per(r.user_ns), sys + per(r.sys_ns)
+  end
+  local n = #results
+  local total = 0
+  for _, r in ipairs(results) do total = total + r[1].pkts end
+  io.stdout:write(("RESULT impl=lua mode=txonly workers=%d shared=%d pkts=%d pps=%.0f user_ns_per_pkt=%.1f "
+    .. "sys_ns_per_pkt=%.1f t0_ns=%.0f t1_ns=%.0f stop=duration\n"):format(n, o.shared and 1 or 0, total, sum,
+    user / n, sys / n, t0, t1))
+  io.stdout:flush()
+  if shared then shared:close() end
+  if total == 0 then
+    io.stderr:write("xsk_bench.lua: txonly --workers: no packets sent\n")
+    os.exit(3)
+  end
+end
+
 local function main()
   parse_args(arg)
+  if o.workers then
+    -- Stop signals are left pending for workers.stopping() to notice.
+    C.xskbench_signal(SIGINT, nil)
+    C.xskbench_signal(SIGTERM, nil)
+    C.xskbench_sigprocmask(SIG_BLOCK, sigs, nil)
+    return run_workers()
+  end
   if o.cpu then
     local mask = ffi.new("uint8_t[128]")
     mask[bit.rshift(o.cpu, 3)] = bit.lshift(1, band(o.cpu, 7))

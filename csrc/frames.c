@@ -65,7 +65,7 @@ uint32_t pool_alloc(const struct frames *fr, struct pool *p, struct lxsk_batch *
 	for (uint32_t i = 0; i < got; i++) {
 		uint64_t chunk = stack[--pc];
 
-		*frame_state(&m, chunk) = mine;
+		own_set(frame_state(&m, chunk), mine);
 		frame_fill(&m, f++, chunk + m.data_offset, len, 0);
 	}
 	p->count = pc;
@@ -87,7 +87,7 @@ uint32_t frames_reclaim(const struct frames *fr, uint8_t a, uint8_t b, struct po
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < fr->count; i++) {
-		uint8_t st = fr->state[i];
+		uint8_t st = own_get(&fr->state[i]);
 
 		if (st == a || st == b) {
 			pool_put(p, fr, (uint64_t)i << fr->shift);
@@ -102,9 +102,15 @@ const char *frames_owner_name(uint8_t owner_byte, uint8_t my_tag)
 	unsigned tag = owner_byte >> LXSK_TAG_SHIFT;
 
 	switch (owner_byte & LXSK_OWN_MASK) {
-	case LXSK_OWN_POOL: return tag == my_tag ? "the free pool" : "another partition's free pool";
+	case LXSK_OWN_POOL:
+		if (tag == LXSK_SPARE_TAG)
+			return "the UMEM's lost and found (frames of a closed worker or channel; umem:reclaim() takes them)";
+		return tag == my_tag ? "the free pool" : "another partition's free pool";
 	case LXSK_OWN_FILL: return "the kernel (on a fill or RX ring)";
-	case LXSK_OWN_USER: return tag == my_tag ? "the script" : "another partition (a worker's script)";
+	case LXSK_OWN_USER:
+		if (tag == LXSK_SPARE_TAG)
+			return "a channel between workers";
+		return tag == my_tag ? "the script" : "another partition (a worker's script)";
 	default: return "the kernel (on a TX or completion ring)";
 	}
 }
@@ -152,7 +158,7 @@ int frames_refusal(const struct frames *fr, const struct lxsk_batch *b, uint32_t
 		if ((b->f[j].addr & fr->chunk_mask) == (f->addr & fr->chunk_mask))
 			return lxsk_fail(EINVAL, "%s: frame %u (addr 0x%llx) is listed twice in the batch (also as frame %u)",
 					 what, i, addr, j);
-	st = *frame_state(fr, f->addr);
+	st = own_get(frame_state(fr, f->addr));
 	if (st != r.owner) {
 		return lxsk_fail(EBUSY, "%s: frame %u (addr 0x%llx) is not the script's: it belongs to %s", what, i,
 				 addr, frames_owner_name(st, mine));
@@ -221,10 +227,10 @@ int frames_batch_push(struct lxsk_batch *b, const struct lxsk_frame *f)
 	if (f->umem_id != fr->id || f->addr >= fr->size)
 		return lxsk_fail(EXDEV, "push: the frame (addr 0x%llx, UMEM %u) is not of this batch's UMEM (id %u)",
 				 (unsigned long long)f->addr, f->umem_id, fr->id);
-	if (*frame_state(fr, f->addr) != lxsk_owner_byte(LXSK_OWN_USER, h->pool->tag))
+	if (own_get(frame_state(fr, f->addr)) != lxsk_owner_byte(LXSK_OWN_USER, h->pool->tag))
 		return lxsk_fail(EBUSY, "push: the frame (addr 0x%llx) is not the script's: it belongs to %s",
 				 (unsigned long long)f->addr,
-				 frames_owner_name(*frame_state(fr, f->addr), h->pool->tag));
+				 frames_owner_name(own_get(frame_state(fr, f->addr)), h->pool->tag));
 	b->f[b->n++] = *f;
 	return (int)b->n;
 }

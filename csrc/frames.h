@@ -27,6 +27,11 @@
 #define LXSK_OWN_MASK 0x3u
 #define LXSK_TAG_SHIFT 2
 #define LXSK_MAX_TAGS 63 /* tags 0..62 */
+/* Tag 63 is no partition's and no pair's: a frame in a channel between
+ * partitions (LXSK_OWN_USER), or in the UMEM's lost and found, where the
+ * frames of a closed partition or channel wait for a partition to take them
+ * (LXSK_OWN_POOL).  No partition's claim or kernel ring matches either. */
+#define LXSK_SPARE_TAG 63
 
 static inline uint8_t lxsk_owner_byte(unsigned owner, unsigned tag)
 {
@@ -49,13 +54,15 @@ struct frames {
 	uint32_t id;          /* the UMEM's id, stamped into every frame handed out */
 };
 
-/* One partition's free frames: a stack of chunk addresses. */
+/* One partition's free frames: a stack of chunk addresses.  A cache line of
+ * its own: the pools of all partitions sit side by side in the UMEM, and
+ * each is written by its own thread on every burst. */
 struct pool {
 	uint64_t *stack;
 	uint32_t count;
 	uint32_t cap;
 	uint8_t tag; /* the partition */
-};
+} __attribute__((aligned(64)));
 
 /* In front of every batch, where Lua's fields do not reach: what the batch
  * really is. */
@@ -106,6 +113,23 @@ static inline uint8_t *frame_state(const struct frames *m, uint64_t addr)
 	return &m->state[addr >> m->shift];
 }
 
+/* Every owner byte is read and written with relaxed atomic loads and stores.
+ * A byte has one writer at a time (the thread whose partition or ring pair
+ * holds the frame; a frame moves to another thread only through a channel,
+ * whose ring indexes order the two writes), but the scans that take back a
+ * ring pair's or a closed partition's frames read every byte while other
+ * threads write their own.  On x86-64 and arm64 these compile to the plain
+ * byte moves they replace. */
+static inline uint8_t own_get(const uint8_t *st)
+{
+	return __atomic_load_n(st, __ATOMIC_RELAXED);
+}
+
+static inline void own_set(uint8_t *st, uint8_t v)
+{
+	__atomic_store_n(st, v, __ATOMIC_RELAXED);
+}
+
 /* Bytes from addr to the end of its frame. */
 static inline uint32_t frame_room(const struct frames *m, uint64_t addr)
 {
@@ -143,7 +167,7 @@ static inline bool frame_claimable(const struct frames *m, const struct lxsk_fra
 
 	if (addr >= m->size)
 		return false;
-	wrong = (f->umem_id ^ m->id) | (f->options & r.bad_options) | (*frame_state(m, addr) ^ r.owner) |
+	wrong = (f->umem_id ^ m->id) | (f->options & r.bad_options) | (own_get(frame_state(m, addr)) ^ r.owner) |
 		((f->len - r.min_len) > room - r.min_len);
 	return !wrong;
 }
@@ -172,10 +196,10 @@ static inline __attribute__((always_inline)) uint32_t frames_claim(const struct 
 	for (uint32_t i = 0; i < n; i++) {
 		if (__builtin_expect(!frame_claimable(&m, &f[i], r), 0)) {
 			for (uint32_t j = 0; j < i; j++)
-				*frame_state(&m, f[j].addr) = r.owner;
+				own_set(frame_state(&m, f[j].addr), r.owner);
 			return i;
 		}
-		*frame_state(&m, f[i].addr) = to;
+		own_set(frame_state(&m, f[i].addr), to);
 		switch (kind) {
 		case SINK_DESC:
 			d[i].addr = f[i].addr;
@@ -197,7 +221,19 @@ static inline __attribute__((always_inline)) uint32_t frames_claim(const struct 
 static inline void frames_unclaim(const struct frames *fr, const struct lxsk_frame *f, uint32_t n, uint8_t owner)
 {
 	for (uint32_t i = 0; i < n; i++)
-		*frame_state(fr, f[i].addr) = owner;
+		own_set(frame_state(fr, f[i].addr), owner);
+}
+
+/* The owner byte of the frame at addr if the frame is held as `from`, else
+ * NULL. */
+static inline uint8_t *frame_held_as(const struct frames *m, uint64_t addr, uint8_t from)
+{
+	uint8_t *st;
+
+	if (addr >= m->size)
+		return NULL;
+	st = frame_state(m, addr);
+	return own_get(st) == from ? st : NULL;
 }
 
 /* A frame coming back from the kernel: its owner byte if the frame at addr
@@ -205,19 +241,14 @@ static inline void frames_unclaim(const struct frames *fr, const struct lxsk_fra
  * an address it was not given is skipped rather than handed out twice. */
 static inline uint8_t *frame_from_kernel(const struct frames *m, uint64_t addr, uint8_t from)
 {
-	uint8_t *st;
-
-	if (addr >= m->size)
-		return NULL;
-	st = frame_state(m, addr);
-	return *st == from ? st : NULL;
+	return frame_held_as(m, addr, from);
 }
 
 static inline void pool_put(struct pool *p, const struct frames *m, uint64_t addr)
 {
 	uint64_t chunk = addr & m->chunk_mask;
 
-	*frame_state(m, chunk) = lxsk_owner_byte(LXSK_OWN_POOL, p->tag);
+	own_set(frame_state(m, chunk), lxsk_owner_byte(LXSK_OWN_POOL, p->tag));
 	p->stack[p->count++] = chunk;
 }
 
@@ -239,7 +270,8 @@ uint32_t pool_alloc(const struct frames *fr, struct pool *p, struct lxsk_batch *
 uint32_t pool_move(const struct frames *fr, struct pool *from, struct pool *to, uint32_t n);
 
 /* Every frame whose owner byte is a or b goes to the pool (a ring pair that
- * lost its last socket: what its rings held cannot come back through them). */
+ * lost its last socket: what its rings held cannot come back through them;
+ * a partition that closed: what it held goes to the lost and found). */
 uint32_t frames_reclaim(const struct frames *fr, uint8_t a, uint8_t b, struct pool *p);
 
 /* Why frame b->f[i] failed rule r, as the error (lxsk_fail) to return;

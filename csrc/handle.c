@@ -10,13 +10,19 @@
 int lxsk_umem_owner(const struct lxsk_umem *u, uint64_t addr)
 {
 	const struct frames *fr = &u->um->frames;
+	uint8_t st;
 
 	if (umem_usable(u, "owner"))
 		return -EBADF;
 	if (addr >= fr->size)
 		return lxsk_fail(ERANGE, "owner: address 0x%llx is outside the UMEM (%llu bytes)",
 				 (unsigned long long)addr, (unsigned long long)fr->size);
-	return (int)(*frame_state(fr, addr) & LXSK_OWN_MASK);
+	st = own_get(frame_state(fr, addr));
+	if (st == umem_in_channel())
+		return LXSK_OWN_CHANNEL;
+	if (st == umem_lost())
+		return LXSK_OWN_LOST;
+	return (int)(st & LXSK_OWN_MASK);
 }
 
 int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f)
@@ -34,7 +40,7 @@ int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f)
 	if (f->addr >= fr->size)
 		return lxsk_fail(ERANGE, "frame: addr 0x%llx is outside the UMEM (%llu bytes)",
 				 (unsigned long long)f->addr, (unsigned long long)fr->size);
-	st = *frame_state(fr, f->addr);
+	st = own_get(frame_state(fr, f->addr));
 	if (st != lxsk_owner_byte(LXSK_OWN_USER, u->part))
 		return lxsk_fail(EBUSY, "frame (addr 0x%llx) is not the script's: it belongs to %s",
 				 (unsigned long long)f->addr, frames_owner_name(st, u->part));
@@ -156,14 +162,14 @@ int lxsk_batch_fill(struct lxsk_batch *b, uint32_t first, uint32_t n, const void
 	for (ok = 0; ok < n; ok++) {
 		const struct lxsk_frame *f = &b->f[first + ok];
 
-		if (f->umem_id != fr->id || f->addr >= fr->size || *frame_state(fr, f->addr) != rule.owner ||
+		if (f->umem_id != fr->id || f->addr >= fr->size || own_get(frame_state(fr, f->addr)) != rule.owner ||
 		    frame_room(fr, f->addr) < len)
 			break;
 	}
 	if (ok < n) {
 		const struct lxsk_frame *f = &b->f[first + ok];
 
-		if (f->umem_id == fr->id && f->addr < fr->size && *frame_state(fr, f->addr) == rule.owner)
+		if (f->umem_id == fr->id && f->addr < fr->size && own_get(frame_state(fr, f->addr)) == rule.owner)
 			return lxsk_fail(EMSGSIZE, "fill_batch: frame %u (addr 0x%llx) has room for %u bytes, not %u",
 					 first + ok, (unsigned long long)f->addr, frame_room(fr, f->addr), len);
 		return frames_refusal(fr, b, first + ok, rule, "fill_batch");

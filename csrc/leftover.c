@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <linux/bpf.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -33,18 +34,35 @@
 
 /* ---- programs this process holds ---- */
 
-/* Not locked: each Lua state is single-threaded, and the programs of one
- * process are attached from one thread in practice. */
-static struct lxsk_held *held;
+/* Workers attach programs and bind sockets from threads of their own: what
+ * is attached to an interface is looked at and changed under one lock, so
+ * that no thread takes another's program, caught between its attach and its
+ * first socket, for a leftover.  Recursive: the loader holds it around
+ * calls that take it again. */
+static pthread_mutex_t xdp_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static struct lxsk_held *held; /* under xdp_lock */
+
+void lxsk_xdp_lock(void)
+{
+	pthread_mutex_lock(&xdp_lock);
+}
+
+void lxsk_xdp_unlock(void)
+{
+	pthread_mutex_unlock(&xdp_lock);
+}
 
 void lxsk_hold(struct lxsk_held *h)
 {
+	lxsk_xdp_lock();
 	h->next = held;
 	held = h;
+	lxsk_xdp_unlock();
 }
 
 void lxsk_unhold(struct lxsk_held *h)
 {
+	lxsk_xdp_lock();
 	for (struct lxsk_held **pp = &held; *pp; pp = &(*pp)->next) {
 		if (*pp == h) {
 			*pp = h->next;
@@ -52,6 +70,7 @@ void lxsk_unhold(struct lxsk_held *h)
 		}
 	}
 	h->next = NULL;
+	lxsk_xdp_unlock();
 }
 
 static const struct lxsk_held *held_find(int ifindex, uint32_t id)
@@ -250,21 +269,33 @@ static int detach_matching(int ifindex, const char *want, bool all)
 	return n;
 }
 
+static int detach_locked(int ifindex, const char *want, bool all)
+{
+	int n;
+
+	lxsk_xdp_lock();
+	n = detach_matching(ifindex, want, all);
+	lxsk_xdp_unlock();
+	return n;
+}
+
 int lxsk_detach_all(int ifindex)
 {
-	return detach_matching(ifindex, NULL, true);
+	return detach_locked(ifindex, NULL, true);
 }
 
 int lxsk_detach_ours(int ifindex)
 {
-	return detach_matching(ifindex, NULL, false);
+	return detach_locked(ifindex, NULL, false);
 }
 
 int lxsk_detach_leftovers(int ifindex, const char *name)
 {
-	return detach_matching(ifindex, name, false);
+	return detach_locked(ifindex, name, false);
 }
 
+/* The caller (socket.c) holds xdp_lock from here until its socket is bound
+ * and in the program's XSKMAP. */
 int lxsk_clear_leftover(int ifindex, const char *ifname, int queues)
 {
 	int err;

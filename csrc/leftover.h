@@ -34,6 +34,13 @@ struct lxsk_held {
 	struct lxsk_held *next;
 };
 
+/* The lock under which a thread looks at and changes what is attached to an
+ * interface (recursive): socket.c holds it from the leftover check until its
+ * socket is bound, and while deleting one; prog.c while attaching and
+ * detaching; the functions here take it themselves. */
+void lxsk_xdp_lock(void);
+void lxsk_xdp_unlock(void);
+
 void lxsk_hold(struct lxsk_held *h);
 void lxsk_unhold(struct lxsk_held *h); /* idempotent */
 

@@ -24,6 +24,9 @@ enum lxsk_owner {
 	LXSK_OWN_FILL = 1, /* on a fill ring or an RX ring: the kernel's */
 	LXSK_OWN_USER = 2, /* received or allocated: the script's */
 	LXSK_OWN_TX = 3,   /* on a TX or completion ring: the kernel's */
+	/* What lxsk_umem_owner also reports (no owner byte has these bits): */
+	LXSK_OWN_CHANNEL = 4, /* in a channel between partitions */
+	LXSK_OWN_LOST = 5,    /* of a closed partition or channel, until a partition reclaims it */
 };
 
 /* Descriptor options a frame may carry: more descriptors of this packet
@@ -128,6 +131,9 @@ int lxsk_errno(void);
  * batch refers to it; closing the last handle closes the UMEM. */
 struct lxsk_umem *lxsk_umem_new(const struct lxsk_umem_opts *o);
 struct lxsk_umem *lxsk_umem_share(struct lxsk_umem *u, uint32_t frames);
+/* Takes the frames of closed partitions and channels (the UMEM's lost and
+ * found) into this handle's partition; returns how many. */
+int lxsk_umem_reclaim(struct lxsk_umem *u);
 void lxsk_umem_close(struct lxsk_umem *u); /* closes the handle's sockets, empties its batches; idempotent */
 void lxsk_umem_free(struct lxsk_umem *u);  /* for the GC: close, then let go of the handle */
 void lxsk_umem_get_info(const struct lxsk_umem *u, struct lxsk_umem_info *info);

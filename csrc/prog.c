@@ -200,7 +200,7 @@ static void note_path(struct lxsk_prog *p)
 	xdp_multiprog__close(mp);
 }
 
-static int prog_attach(struct lxsk_prog *p, int replace)
+static int attach_now(struct lxsk_prog *p, int replace)
 {
 	const char *why;
 	int err;
@@ -225,6 +225,18 @@ static int prog_attach(struct lxsk_prog *p, int replace)
 				 p->name, p->file, p->ifname, mode_name(p->mode), p->ifname, *why ? ": " : "", why);
 	return lxsk_fail(err, "cannot attach program %s of %s to %s (mode %s)%s%s", p->name, p->file, p->ifname,
 			 mode_name(p->mode), *why ? ": " : "", why);
+}
+
+/* Under the XDP lock: a worker binding a socket must not see the program
+ * between its attach and its hold. */
+static int prog_attach(struct lxsk_prog *p, int replace)
+{
+	int err;
+
+	lxsk_xdp_lock();
+	err = attach_now(p, replace);
+	lxsk_xdp_unlock();
+	return err;
 }
 
 struct lxsk_prog *lxsk_prog_load(const struct lxsk_prog_opts *o)
@@ -253,13 +265,11 @@ fail:
 
 /* ---- detaching and closing ---- */
 
-int lxsk_prog_detach(struct lxsk_prog *p)
+static int detach_now(struct lxsk_prog *p)
 {
 	char name[IF_NAMESIZE];
 	int err;
 
-	if (!p || !p->attached)
-		return 0;
 	p->attached = 0;
 	lxsk_unhold(&p->held);
 	/* An interface that is gone took the program with it. */
@@ -272,6 +282,18 @@ int lxsk_prog_detach(struct lxsk_prog *p)
 		return lxsk_fail(err, "cannot detach program %s from %s: %s", p->name, p->ifname,
 				 lxsk_libxdp_last());
 	return 0;
+}
+
+int lxsk_prog_detach(struct lxsk_prog *p)
+{
+	int err;
+
+	if (!p || !p->attached)
+		return 0;
+	lxsk_xdp_lock();
+	err = detach_now(p);
+	lxsk_xdp_unlock();
+	return err;
 }
 
 void lxsk_prog_close(struct lxsk_prog *p)

@@ -94,7 +94,7 @@ uint32_t ring_refill(struct port *p)
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t chunk = pool->stack[--pc];
 
-			*frame_state(&m, chunk) = on_fill;
+			own_set(frame_state(&m, chunk), on_fill);
 			ring[(idx + i) & mask] = chunk;
 		}
 		pool->count = pc;
@@ -129,7 +129,7 @@ uint32_t ring_complete(struct port *p, struct lxsk_batch *b, uint32_t max)
 
 			if (!st)
 				continue;
-			*st = free_byte;
+			own_set(st, free_byte);
 			stack[pc++] = addr & m.chunk_mask;
 		}
 		kept = pc - pool->count;
@@ -144,7 +144,7 @@ uint32_t ring_complete(struct port *p, struct lxsk_batch *b, uint32_t max)
 
 			if (!st)
 				continue;
-			*st = user;
+			own_set(st, user);
 			frame_fill(&m, f++, addr, 0, 0);
 		}
 		kept = (uint32_t)(f - &b->f[b->n]);
@@ -219,7 +219,7 @@ int ring_receive(struct port *p, struct lxsk_batch *b, uint32_t max, const char 
 					b->f[bn - 1].options &= ~(uint32_t)XDP_PKT_CONTD;
 				continue;
 			}
-			*st = user;
+			own_set(st, user);
 			frame_fill(&m, &b->f[bn++], d->addr, d->len, d->options);
 		}
 	}

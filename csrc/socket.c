@@ -39,7 +39,6 @@ static uint64_t netns_cookie(int fd)
 static int check_opts(const struct lxsk_umem *u, const struct lxsk_sock_opts *o)
 {
 	const char *ifn = o->ifname ? o->ifname : "";
-	const struct umem *um = u->um;
 
 	if (u->closed)
 		return lxsk_fail(EBADF, "%s queue %u: the UMEM is closed", ifn, o->queue);
@@ -77,11 +76,17 @@ static int check_opts(const struct lxsk_umem *u, const struct lxsk_sock_opts *o)
 				 "libxdp's default program is not; use load_program = false and attach one with "
 				 "xsk.steer.open{ ifname = \"%s\", frags = true }, then st:register(sock)",
 				 ifn, o->queue, ifn);
+	return 0;
+}
+
+/* Under the UMEM's lock: another thread's socket may be opening or closing. */
+static int check_rebind(const struct umem *um, const struct lxsk_sock_opts *o)
+{
 	if (um->had_sockets && !um->nsocks)
 		return lxsk_fail(EBUSY,
 				 "%s queue %u: every socket of this UMEM has been closed and libxdp "
 				 "cannot bind it again; create a new UMEM",
-				 ifn, o->queue);
+				 o->ifname, o->queue);
 	return 0;
 }
 
@@ -321,10 +326,17 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 			  o->ifname, nq, nq == 1 ? "" : "s");
 		return NULL;
 	}
-	if (o->load_program && lxsk_clear_leftover(ifindex, o->ifname, nq > 0 ? nq : 1) < 0)
+	/* From the leftover check until the socket is in the program's XSKMAP,
+	 * no other thread may look at the interface's program. */
+	lxsk_xdp_lock();
+	if (o->load_program && lxsk_clear_leftover(ifindex, o->ifname, nq > 0 ? nq : 1) < 0) {
+		lxsk_xdp_unlock();
 		return NULL;
+	}
 	cookie = netns_cookie(xsk_umem__fd(um->xu));
 	pthread_mutex_lock(&um->lock);
+	if (check_rebind(um, o))
+		goto out;
 	if (um->first_gone && um->first_ifindex == ifindex && um->first_queue == o->queue &&
 	    um->first_cookie == cookie) {
 		lxsk_fail(EBUSY,
@@ -363,11 +375,13 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 	if (apply_options(s->port.fd, o, o->ifname)) {
 		pthread_mutex_unlock(&um->lock);
 		lxsk_sock_free(s);
+		lxsk_xdp_unlock();
 		return NULL;
 	}
 	s->tx_budget = (int)o->tx_budget;
 out:
 	pthread_mutex_unlock(&um->lock);
+	lxsk_xdp_unlock();
 	/* Packets may arrive the moment the socket is bound. */
 	if (s && s->port.auto_fill)
 		ring_refill(&s->port);
@@ -391,6 +405,7 @@ void lxsk_sock_close(struct lxsk_sock *s)
 		u->nsocks--;
 		return;
 	}
+	lxsk_xdp_lock();
 	pthread_mutex_lock(&um->lock);
 	if (s->is_first) {
 		um->first_gone = true;
@@ -404,6 +419,7 @@ void lxsk_sock_close(struct lxsk_sock *s)
 	umem_pair_detach(um, s->port.pair, s->port.has_rx);
 	um->nsocks--;
 	pthread_mutex_unlock(&um->lock);
+	lxsk_xdp_unlock();
 	link_del(&s->node);
 	u->nsocks--;
 }

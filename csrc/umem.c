@@ -100,6 +100,7 @@ static int register_umem(struct umem *um, const struct lxsk_umem_opts *o)
 /* Frees what umem_new set up, in reverse order; safe on a half-built UMEM. */
 static void release_memory(struct umem *um)
 {
+	pool_fini(&um->lost);
 	for (int i = LXSK_MAX_TAGS - 1; i >= 0; i--)
 		pool_fini(&um->pools[i]);
 	if (um->frames.area) {
@@ -167,6 +168,8 @@ struct lxsk_umem *lxsk_umem_new(const struct lxsk_umem_opts *o)
 		goto fail;
 	if (pool_init(&um->pools[0], &um->frames, 0, true))
 		goto fail;
+	if (pool_init(&um->lost, &um->frames, LXSK_SPARE_TAG, false))
+		goto fail;
 	um->part_used[0] = true;
 	if (register_umem(um, o))
 		goto fail;
@@ -214,14 +217,19 @@ struct lxsk_umem *lxsk_umem_share(struct lxsk_umem *u, uint32_t frames)
 	}
 	um->part_used[part] = true;
 	um->handles++;
-	__atomic_add_fetch(&um->refs, 1, __ATOMIC_RELAXED);
+	umem_ref(um);
 	pool_move(&um->frames, u->pool, w->pool, frames);
 out:
 	pthread_mutex_unlock(&um->lock);
 	return w;
 }
 
-static void umem_unref(struct umem *um)
+void umem_ref(struct umem *um)
+{
+	__atomic_add_fetch(&um->refs, 1, __ATOMIC_RELAXED);
+}
+
+void umem_unref(struct umem *um)
 {
 	if (__atomic_sub_fetch(&um->refs, 1, __ATOMIC_ACQ_REL))
 		return;
@@ -235,11 +243,21 @@ void handle_ref(struct lxsk_umem *u)
 	u->refs++;
 }
 
+/* The last reference to a handle: nothing (no batch, no socket) can name its
+ * partition any more, so the slot may serve a new handle. */
 void handle_unref(struct lxsk_umem *u)
 {
+	struct umem *um = u->um;
+
 	if (--u->refs)
 		return;
-	umem_unref(u->um);
+	pthread_mutex_lock(&um->lock);
+	if (!um->closed && u->part != 0) {
+		pool_fini(&um->pools[u->part]);
+		um->part_used[u->part] = false;
+	}
+	pthread_mutex_unlock(&um->lock);
+	umem_unref(um);
 	free(u);
 }
 
@@ -277,10 +295,24 @@ static void make_inert(struct umem *um)
 	(void)p;
 }
 
+void umem_lose(struct umem *um, uint64_t addr)
+{
+	pool_put(&um->lost, &um->frames, addr);
+}
+
+/* A partition closes while others live on: its free frames and the frames
+ * its script held go to the lost and found (its sockets are closed, so what
+ * its ring pairs held is in its pool by now). */
+static void lose_partition(struct umem *um, uint8_t part)
+{
+	frames_reclaim(&um->frames, lxsk_owner_byte(LXSK_OWN_POOL, part), lxsk_owner_byte(LXSK_OWN_USER, part),
+		       &um->lost);
+	um->pools[part].count = 0;
+}
+
 void umem_handle_close(struct lxsk_umem *u)
 {
 	struct umem *um = u->um;
-	bool last;
 
 	if (u->closed)
 		return;
@@ -288,10 +320,11 @@ void umem_handle_close(struct lxsk_umem *u)
 	for (struct batch_head *h = u->batches.next; h != &u->batches; h = h->next)
 		batch_of(h)->n = 0;
 	pthread_mutex_lock(&um->lock);
-	last = --um->handles == 0;
-	pthread_mutex_unlock(&um->lock);
-	if (!last)
+	if (--um->handles) {
+		lose_partition(um, u->part);
+		pthread_mutex_unlock(&um->lock);
 		return;
+	}
 	um->closed = true;
 	if (um->xu && umem_ours(um))
 		/* Only fails with EBUSY while sockets use it; every handle's
@@ -302,6 +335,37 @@ void umem_handle_close(struct lxsk_umem *u)
 		make_inert(um);
 	for (int i = 0; i < LXSK_MAX_TAGS; i++)
 		um->pools[i].count = 0;
+	um->lost.count = 0;
+	pthread_mutex_unlock(&um->lock);
+}
+
+int lxsk_umem_reclaim(struct lxsk_umem *u)
+{
+	struct umem *um = u->um;
+	uint32_t n;
+
+	if (umem_usable(u, "reclaim"))
+		return -EBADF;
+	pthread_mutex_lock(&um->lock);
+	n = pool_move(&um->frames, &um->lost, u->pool, um->lost.count);
+	pthread_mutex_unlock(&um->lock);
+	return (int)n;
+}
+
+int umem_handle_movable(const struct lxsk_umem *u)
+{
+	uint32_t batches = 0;
+
+	if (u->closed)
+		return lxsk_fail(EBADF, "the UMEM handle is closed");
+	for (const struct batch_head *h = u->batches.next; h != &u->batches; h = h->next)
+		batches++;
+	if (u->nsocks || batches)
+		return lxsk_fail(EBUSY,
+				 "the UMEM handle has %u socket%s and %u batch%s; a handle moves to another thread "
+				 "only before it has any (make them where it is used)",
+				 u->nsocks, u->nsocks == 1 ? "" : "s", batches, batches == 1 ? "" : "es");
+	return 0;
 }
 
 void lxsk_umem_get_info(const struct lxsk_umem *u, struct lxsk_umem_info *info)

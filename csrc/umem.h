@@ -12,7 +12,10 @@
  * Threads: every frame, pool and pair belongs to one partition, and each
  * partition to one handle, used by one thread; the per-packet paths take no
  * lock.  What partitions share (the list of pairs, the socket count, handle
- * creation and closing) is changed under the UMEM's lock. */
+ * creation and closing, the lost and found) is changed under the UMEM's
+ * lock.  A partition that closes while others live on leaves what it held
+ * in the lost and found, where another partition takes it (umem_reclaim),
+ * and its slot serves a new handle once nothing refers to the old one. */
 #ifndef LXSK_UMEM_H
 #define LXSK_UMEM_H
 
@@ -27,7 +30,8 @@ enum pair_state { PAIR_UNUSED = 0, PAIR_FRESH, PAIR_LIVE, PAIR_DEAD };
 
 /* The fill and completion rings of one (netns, interface, queue).  libxdp
  * keeps pointers to these and uses them again in xsk_socket__delete, so they
- * live in the struct umem, which outlives every socket. */
+ * live in the struct umem, which outlives every socket.  Cache-line aligned:
+ * each partition's thread writes its pairs' cached ring indexes per burst. */
 struct pair {
 	struct xsk_ring_prod fq;
 	struct xsk_ring_cons cq;
@@ -40,7 +44,7 @@ struct pair {
 	enum pair_state state;
 	uint8_t tag;  /* its index: the tag of LXSK_OWN_FILL and LXSK_OWN_TX bytes */
 	uint8_t part; /* the partition whose sockets use it */
-};
+} __attribute__((aligned(64)));
 
 /* A doubly linked list node, for lists whose owner must not know the type of
  * its members (the handle's sockets are a higher layer's). */
@@ -60,6 +64,7 @@ struct umem {
 	uint32_t fill_size, comp_size;
 	uint32_t fill_target; /* frames auto-fill keeps on a fill ring */
 	struct pool pools[LXSK_MAX_TAGS];
+	struct pool lost; /* the lost and found (tag LXSK_SPARE_TAG), under lock */
 	bool part_used[LXSK_MAX_TAGS];
 	struct pair pairs[LXSK_MAX_TAGS];
 	int handles; /* open handles */
@@ -110,6 +115,30 @@ static inline void link_del(struct link *l)
 
 /* Whether this process made the UMEM (false in a forked child). */
 bool umem_ours(const struct umem *um);
+
+/* References on the UMEM itself, for objects that outlive any one handle
+ * (a channel between partitions). */
+void umem_ref(struct umem *um);
+void umem_unref(struct umem *um);
+
+/* The owner bytes of a frame in a channel, and of one in the lost and found. */
+static inline uint8_t umem_in_channel(void)
+{
+	return lxsk_owner_byte(LXSK_OWN_USER, LXSK_SPARE_TAG);
+}
+
+static inline uint8_t umem_lost(void)
+{
+	return lxsk_owner_byte(LXSK_OWN_POOL, LXSK_SPARE_TAG);
+}
+
+/* Puts the frame at addr into the lost and found; the caller holds the
+ * UMEM's lock and the UMEM is open. */
+void umem_lose(struct umem *um, uint64_t addr);
+
+/* 0 when the handle may move to another thread (open, no sockets, no
+ * batches); else an error saying what it has. */
+int umem_handle_movable(const struct lxsk_umem *u);
 
 void handle_ref(struct lxsk_umem *u);
 void handle_unref(struct lxsk_umem *u);

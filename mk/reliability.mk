@@ -2,7 +2,9 @@
 #
 #   make stress     10 million random operations against the ownership model
 #   make asan       the core under AddressSanitizer + UBSan, whole spec suite
-#   make valgrind   the core specs under valgrind (definite leaks are errors)
+#   make valgrind   the core specs under valgrind (definite leaks are errors);
+#                   XSK_SLOW=1 gives the workers' specs longer waits, less work
+#   make tsan       the workers' specs with the core under ThreadSanitizer
 #   make fuzz       libFuzzer targets for csrc/checksum.c, then the Lua fuzzers
 #   make soak       SOAK_PACKETS packets through sender -> forwarder -> receiver
 #   make mutate     each mutation of tools/mutations.lua, alone, on a scratch
@@ -33,17 +35,31 @@ ASAN_ENV      := PATH=$(ASAN_BIN):$$PATH \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # Specs of the C core (socket-level); others are Lua batteries.
 CORE_SPECS   ?= spec/umem_spec.lua spec/socket_spec.lua spec/batch_spec.lua spec/rings_spec.lua \
-	spec/lifecycle_spec.lua spec/model_spec.lua spec/faults_spec.lua
+	spec/lifecycle_spec.lua spec/model_spec.lua spec/faults_spec.lua \
+	spec/workers_spec.lua spec/channel_spec.lua spec/counters_spec.lua spec/queues_spec.lua
 VALGRIND     ?= valgrind --error-exitcode=1 --errors-for-leak-kinds=definite --leak-check=full \
 	--show-leak-kinds=definite --suppressions=mk/valgrind.supp --num-callers=30 --child-silent-after-fork=yes
 # busted re-runs itself under luajit; --ignore-lua makes it run in this process.
 BUSTED_HERE  := luajit /usr/bin/busted --ignore-lua -o plainTerminal
 
+# ThreadSanitizer: the core built with -fsanitize=thread in build/tsan, libtsan
+# preloaded into the luajit that runs busted (LuaJIT's own code is not
+# instrumented; every access the core makes is).  The process drops
+# LD_PRELOAD from its environment at once, because the shells it starts for
+# ip(8) crash under libtsan; child luajits get it back (LXSK_CHILD_PRELOAD).
+# Any report ends the run with status 66.
+TSAN_BUILD   ?= $(BUILD)/tsan
+TSAN_SPECS   ?= spec/workers_spec.lua spec/channel_spec.lua spec/counters_spec.lua spec/queues_spec.lua
+TSAN_LIB     := $(shell $(CC) -print-file-name=libtsan.so)
+TSAN_ENV     := LD_PRELOAD=$(TSAN_LIB) LXSK_CHILD_PRELOAD=$(TSAN_LIB) LXSK_BUILD=$(TSAN_BUILD) \
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0 second_deadlock_stack=1"
+UNPRELOAD    := -e "local ffi = require 'ffi'; ffi.cdef 'int unsetenv(const char *)'; ffi.C.unsetenv('LD_PRELOAD')"
+
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_TARGETS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: stress asan valgrind fuzz fuzz-c fuzz-lua soak mutate
+.PHONY: stress asan valgrind tsan fuzz fuzz-c fuzz-lua soak mutate
 
 stress: all
 	LXSK_BUILD=$(BUILD) luajit tools/stress.lua $(STRESS_OPS)
@@ -55,8 +71,12 @@ asan:
 	chmod 755 $(ASAN_BIN)/luajit
 	$(ASAN_ENV) LXSK_BUILD=$(ASAN_BUILD) ./spec/run $(ASAN_SPECS)
 
+tsan:
+	$(MAKE) BUILD=$(TSAN_BUILD) SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" all
+	$(TSAN_ENV) luajit $(UNPRELOAD) /usr/bin/busted --ignore-lua -o plainTerminal $(TSAN_SPECS)
+
 valgrind: all bench-bin
-	LXSK_BUILD=$(BUILD) XSK_MODEL_OPS=$${XSK_MODEL_OPS:-3000} $(VALGRIND) $(BUSTED_HERE) $(CORE_SPECS)
+	LXSK_BUILD=$(BUILD) XSK_MODEL_OPS=$${XSK_MODEL_OPS:-3000} XSK_SLOW=1 $(VALGRIND) $(BUSTED_HERE) $(CORE_SPECS)
 
 $(BUILD)/fuzz:
 	mkdir -p $@

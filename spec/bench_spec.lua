@@ -19,5 +19,10 @@ describe("bench/run", function()
     assert.is_true(tonumber(uc) >= 0 and tonumber(ul) >= 0, out)
     assert.matches("txonly  lua sent %d+ pkts", out)
     assert.matches("user ns: user CPU per packet from getrusage", out)
+    -- The workers row: one worker, two, two on a shared UMEM, and the ratio.
+    for _, n in ipairs { "1", "2", "2s" } do
+      assert.matches("\n" .. n .. " +[%d.]+  [%d. ]+ +[%d. ]+ +[%d. ]+\n", out)
+    end
+    assert.matches("2 against 1: user ns/pkt per worker [%d.]+x", out)
   end)
 end)

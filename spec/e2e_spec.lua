@@ -345,4 +345,55 @@ describe("examples end to end", function()
     end
     assert.are.equal(3, requests, out)
   end)
+
+  -- --queues: a worker per queue.  veth takes the peer's RX queue from the
+  -- sender's TX queue, so what txgen's worker q sends, udp_sink's worker q
+  -- receives.
+  it("txgen --queues 2 sends, udp_sink --queues 2 receives, per queue and in total", function()
+    local env = net.veth { peer = true, enter = false, queues = 2, addr_a = XSK_IP .. "/24",
+      addr_b = PEER_IP .. "/24" }
+    local dst_mac = mac_of(env.peer_ns, env.b)
+    local job = start(env.peer_ns, "udp_sink", ("--dev %s --port 9000 --queues 2 --duration 5"):format(env.b))
+    local sent
+    local code, log = with_example(job, function()
+      assert.is_true(wait_ready(job, "counting"), "udp_sink did not start:\n" .. slurp(job.log))
+      local out, ok = sh(("ip netns exec %s %s"):format(env.ns, example("txgen",
+        ("--dev %s --src-mac 02:00:00:00:00:01 --dst-mac %s --src-ip %s --dst-ip %s --dst-port 9000 "
+          .. "--count 1001 --size 64 --rate 2000 --queues 2"):format(env.a, dst_mac, XSK_IP, PEER_IP))))
+      assert.is_true(ok, out)
+      assert.truthy(out:find("\nqueue 0: sent 501\n", 1, true), out)
+      assert.truthy(out:find("\nqueue 1: sent 500\n", 1, true), out)
+      assert.truthy(out:find("\nsent 1001\n", 1, true), out)
+      sent = 1001
+    end)
+    assert.are.equal(0, code, log)
+    assert.truthy(log:find("queues 0-1", 1, true), log)
+    assert.truthy(log:find("\nqueue 0: received 501, dropped 0\n", 1, true), log)
+    assert.truthy(log:find("\nqueue 1: received 500, dropped 0\n", 1, true), log)
+    assert.truthy(log:find("\nreceived " .. sent .. "\n", 1, true), log)
+  end)
+
+  it("udp_echo --queues 2 answers every flow, whichever queue it lands on", function()
+    local env = net.veth { peer = true, enter = false, queues = 2, addr_b = PEER_IP .. "/24" }
+    local client = os.tmpname()
+    local f = assert(io.open(client, "w"))
+    f:write(UDP_CLIENT)
+    f:close()
+    local job = start(env.ns, "udp_echo", ("--dev %s --ip %s --port 7777 --queues 2 --duration 6"):format(env.a,
+      XSK_IP))
+    local code, log = with_example(job, function()
+      assert.is_true(wait_ready(job, "echoing"), "udp_echo did not start:\n" .. slurp(job.log))
+      -- A socket per datagram: each is a flow of its own, hashed onto a queue.
+      for i = 1, 8 do
+        local out, ok = sh(("ip netns exec %s luajit %s %s 7777 flow%d"):format(env.peer_ns, client, XSK_IP, i))
+        assert.is_true(ok, out)
+        assert.truthy(out:find("reply: flow" .. i, 1, true), out)
+      end
+    end)
+    os.remove(client)
+    assert.are.equal(0, code, log)
+    assert.truthy(log:find("\nqueue 0: %d+ ARP replies, %d+ datagrams echoed\n"), log)
+    assert.truthy(log:find("\nqueue 1: %d+ ARP replies, %d+ datagrams echoed\n"), log)
+    assert.truthy(log:find("8 datagrams echoed\n", 1, true), log)
+  end)
 end)

@@ -164,6 +164,19 @@ describe("examples", function()
       assert.equal(2000, field(out, "received"), out)
     end)
 
+    for _, shared in ipairs { "", " --shared" } do
+      it("delivers every frame with sender and receiver in workers of their own" .. shared, function()
+        local b = our_namespaces()
+        local code, out, err = example("dev1_to_dev2", "--count 20000 --threads" .. shared)
+        assert.equal(0, code, out .. err)
+        assert.matches("a worker each side, " .. (shared == "" and "a UMEM per worker" or "one shared UMEM"), out)
+        assert.equal(20000, field(out, "sent"), out)
+        assert.equal(20000, field(out, "received"), out)
+        assert.equal(0, field(out, "lost"), out)
+        no_leftovers(b)
+      end)
+    end
+
     it("reports loss honestly and stops after the quiet time", function()
       -- Two separate veth pairs: what dev1 sends can never reach dev2.
       local env = netns.setup { prefix = PREFIX .. "spec", a = "lx0", b = "lx1" }

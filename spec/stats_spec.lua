@@ -203,8 +203,8 @@ describe("stats", function()
 
   it("checks its options, naming xsk.stats and what was wanted", function()
     local function err(opts) local ok, e = pcall(stats.new, opts); assert.is_false(ok); return e end
-    assert.equal('xsk.stats: new: unknown option "intervall" (known: clock, csv, interval, live, out, '
-      .. 'rx, sockets, total, tx)', err { tx = true, intervall = 1 })
+    assert.equal('xsk.stats: new: unknown option "intervall" (known: clock, counters, csv, interval, live, out, '
+      .. 'per_worker, rx, sockets, total, tx)', err { tx = true, intervall = 1 })
     assert.equal("xsk.stats: new: say what the tool counts: rx = true, tx = true or both", err {})
     assert.equal("xsk.stats: new: interval must be a positive number of seconds, got 0",
       err { tx = true, interval = 0 })

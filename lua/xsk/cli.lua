@@ -349,6 +349,9 @@ local ARP_REQUEST, ARP_REPLY = 1, 2
 -- answer(res) -> true when it rewrote the parsed frame, duration (seconds or
 -- nil), res (a headers.result() to parse into).  Prints a live line for runs
 -- longer than a second.  Returns the ARP replies and the other answers.
+-- In a worker (xsk.workers): stop, a function that says when to end instead
+-- of the stop signals (workers.stopping), and slot, an xsk.counters slot that
+-- gets the counts instead of a live line.
 function M.serve(opts)
   local headers = require "xsk.headers"
   local sock, umem, mac, ip_bytes, answer = opts.sock, opts.umem, opts.mac, opts.ip_bytes, opts.answer
@@ -356,8 +359,10 @@ function M.serve(opts)
 
   local rx, tx, drop = umem:batch(64), umem:batch(64), umem:batch(64)
   local res = opts.res or headers.result()
-  local parse, now, stop_requested = headers.parse, M.now, M.stop_requested
-  local st = (opts.duration == nil or opts.duration > 1) and M.stats { rx = true, tx = true, sockets = { sock } }
+  local parse, now, stop_requested = headers.parse, M.now, opts.stop or M.stop_requested
+  local slot = opts.slot
+  local st = not slot and (opts.duration == nil or opts.duration > 1)
+    and M.stats { rx = true, tx = true, sockets = { sock } }
   local deadline = opts.duration and now() + opts.duration or huge
   local arp_replies, answers = 0, 0
 
@@ -411,6 +416,9 @@ function M.serve(opts)
       st:add_rx(n, bytes)
       st:add_tx(out_n, out_bytes)
       st:tick(t)
+    elseif slot and n > 0 then
+      slot:rx(n, bytes)
+      slot:tx(out_n, out_bytes)
     end
     if stop_requested() or t >= deadline then break end
   end

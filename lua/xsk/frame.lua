@@ -14,7 +14,7 @@ local base = require "xsk.base"
 
 local copy, fstring, cast, istype = ffi.copy, ffi.string, ffi.cast, ffi.istype
 local band, ceil, concat = bit.band, math.ceil, table.concat
-local type, tostring, tonumber, error, setmetatable = type, tostring, tonumber, error, setmetatable
+local type, tostring, tonumber, error, setmetatable, pairs = type, tostring, tonumber, error, setmetatable, pairs
 local bad_int, argerror, core_error = base.bad_int, base.argerror, base.core_error
 
 local CONTD = C.LXSK_PKT_CONTD
@@ -35,9 +35,26 @@ local registry = debug.getregistry()
 local umems = registry["xsk.frame umems"] or setmetatable({}, { __mode = "v" })
 -- batch -> its UMEM object: a live batch keeps its UMEM alive.
 local anchors = registry["xsk.frame anchors"] or setmetatable({}, { __mode = "k" })
+-- UMEM id -> every handle of it in this VM (weak): a UMEM has a handle per
+-- partition, and a frame is checked against the one whose script holds it.
+local handles = registry["xsk.frame handles"] or {}
 registry["xsk.frame umems"], registry["xsk.frame anchors"] = umems, anchors
+registry["xsk.frame handles"] = handles
 
-function M.register(umem) umems[umem.id] = umem end
+-- The first open handle of a UMEM in this VM is the one frames are checked
+-- against first (the others are usually handed to workers).
+function M.register(umem)
+  local known = umems[umem.id]
+  if known == nil or known:is_closed() then umems[umem.id] = umem end
+  handles[umem.id] = handles[umem.id] or setmetatable({}, { __mode = "k" })
+  handles[umem.id][umem] = true
+end
+
+-- A handle that moved to another VM.
+function M.unregister(umem)
+  if umems[umem.id] == umem then umems[umem.id] = nil end
+  if handles[umem.id] then handles[umem.id][umem] = nil end
+end
 
 function M.is_batch(b) return istype(batch_t, b) end
 
@@ -68,13 +85,22 @@ Frame.__index = Frame
 -- end of its frame, or nil and a message (the frame is not the script's, or
 -- its UMEM is closed or gone).
 local function room_of(f)
-  local umem = umems[f.umem_id]
+  local id = f.umem_id
+  local umem = umems[id]
   if not umem then
     return nil, ("xsk.frame: the frame (addr 0x%x) belongs to no open UMEM"):format(tonumber(f.addr))
   end
   local room = C.lxsk_frame_room(umem.u, f)
-  if room < 0 then return nil, core_error("xsk.frame") end
-  return umem, room
+  if room >= 0 then return umem, room end
+  local err = core_error("xsk.frame")
+  -- Another partition's handle in this VM may be the one whose script holds it.
+  for other in pairs(handles[id] or {}) do
+    if other ~= umem and not other:is_closed() then
+      room = C.lxsk_frame_room(other.u, f)
+      if room >= 0 then return other, room end
+    end
+  end
+  return nil, err
 end
 
 -- Bytes from the packet's first byte to the end of the frame.

@@ -25,11 +25,17 @@
 -- add_rx/add_tx only add Lua numbers, so they cost nothing in a hot loop;
 -- tick reads the clock (or takes the time from its caller) and formats a
 -- line, allocating, once per interval.
+--
+-- Many workers: with counters = an xsk.counters block the counts are its
+-- slots' sums (the workers add to their slots; add_rx/add_tx are not
+-- needed), their drops count too, and per_worker = true adds a line per slot
+-- under each line (not on a live terminal line) and under the summary.
 local ffi = require "ffi"
 local C = require "xsk.cdef"
 local base = require "xsk.base"
 
-local type, ipairs, pcall, tonumber, floor = type, ipairs, pcall, tonumber, math.floor
+local type, ipairs, pairs, pcall, tonumber, floor = type, ipairs, pairs, pcall, tonumber, math.floor
+local getmetatable = getmetatable
 local concat, huge = table.concat, math.huge
 
 local M = {}
@@ -121,6 +127,8 @@ local SCHEMA = {
   csv = { "bool", false },
   live = { "bool" },
   clock = { "any" },
+  counters = { "any" },
+  per_worker = { "bool", false },
 }
 
 -- Whether out is this process's stdout and that is a terminal.
@@ -151,6 +159,12 @@ local function bad_options(o)
   if type(o.clock) ~= "function" then
     return base.argerror(WHAT .. ": new", "clock", "a function returning seconds", o.clock)
   end
+  if o.counters ~= nil and getmetatable(o.counters) ~= require("xsk.counters").Counters then
+    return base.argerror(WHAT .. ": new", "counters", "an xsk.counters block", o.counters)
+  end
+  if o.per_worker and not o.counters then
+    return WHAT .. ": new: per_worker needs counters (an xsk.counters block)"
+  end
 end
 
 -- rx, tx: what the tool counts (at least one); total: packets it means to
@@ -171,7 +185,7 @@ function M.new(opts)
   if live == nil then live = not o.csv and stdout_is_tty(o.out) end
   local t = o.clock()
   local kernel = read_kernel(o.sockets, {})
-  return setmetatable({
+  local self = setmetatable({
     rx = o.rx, tx = o.tx, total = o.total, interval = o.interval, sockets = o.sockets,
     out = o.out, csv = o.csv, live = live, clock = o.clock,
     rx_pkts = 0, rx_bytes = 0, tx_pkts = 0, tx_bytes = 0,
@@ -179,6 +193,8 @@ function M.new(opts)
     last_rx_pkts = 0, last_rx_bytes = 0, last_tx_pkts = 0, last_tx_bytes = 0,
     kernel_base = kernel, kernel_now = {}, drops_last = 0, line_open = false, header_done = false,
   }, Stats)
+  if o.counters then self:_workers_begin(o.counters, o.per_worker) end
+  return self
 end
 
 function Stats:add_rx(pkts, bytes)
@@ -234,12 +250,14 @@ function Stats:tick(t)
   if t < self.due then return false end
   local dt = t - self.last
   if dt <= 0 then return false end
+  if self.counters then self:_workers_pull() end
   local rxp, rxb = self.rx_pkts - self.last_rx_pkts, self.rx_bytes - self.last_rx_bytes
   local txp, txb = self.tx_pkts - self.last_tx_pkts, self.tx_bytes - self.last_tx_bytes
   local drops = 0
   if self.rx and #self.sockets > 0 then
     drops = drops_in(read_kernel(self.sockets, self.kernel_now), self.kernel_base)
   end
+  drops = drops + (self.worker_drops or 0)
   local out = self.out
   if self.csv then
     if not self.header_done then self:_csv_header() end
@@ -258,6 +276,9 @@ function Stats:tick(t)
       self.line_open = true
     else
       out:write(line, "\n")
+      if self.per_worker then self:_worker_lines(dt) end
+      -- A log file or a pipe sees each line as it is printed.
+      if out.flush then out:flush() end
     end
   end
   self.drops_last = drops
@@ -283,6 +304,7 @@ end
 function Stats:summary()
   local t = self.clock()
   local dt = t - self.start
+  if self.counters then self:_workers_pull() end
   local r = {
     seconds = dt, rx_pkts = self.rx_pkts, rx_bytes = self.rx_bytes,
     tx_pkts = self.tx_pkts, tx_bytes = self.tx_bytes,
@@ -293,7 +315,7 @@ function Stats:summary()
   local k = read_kernel(self.sockets, {})
   r.kernel = {}
   for _, f in ipairs(KERNEL) do r.kernel[f] = k[f] - self.kernel_base[f] end
-  r.drops = drops_in(k, self.kernel_base)
+  r.drops = drops_in(k, self.kernel_base) + (self.worker_drops or 0)
   local out = self.out
   self:end_line()
   if self.csv then
@@ -322,7 +344,61 @@ function Stats:summary()
     end
     out:write("\n")
   end
+  if self.per_worker then self:_worker_totals(dt) end
   return r
+end
+
+-- ---- many workers: the counts of an xsk.counters block ----
+
+-- The block's slots and their sum now, each less what it held at new().
+local function snapshot(self)
+  local c, base_of = self.counters, self.worker_base
+  local slots = {}
+  for i = 1, c:size() do
+    local v, b = c:read(i), base_of and base_of[i]
+    if b then for k, x in pairs(b) do v[k] = v[k] - x end end
+    slots[i] = v
+  end
+  return slots
+end
+
+function Stats:_workers_begin(c, per_worker)
+  self.counters, self.per_worker = c, per_worker
+  self.worker_base = snapshot(self)
+  self.worker_last = snapshot(self)
+end
+
+-- The totals the line shows come from the slots.
+function Stats:_workers_pull()
+  local slots = snapshot(self)
+  local rxp, rxb, txp, txb, drops = 0, 0, 0, 0, 0
+  for _, v in ipairs(slots) do
+    rxp, rxb, txp, txb = rxp + v.rx_packets, rxb + v.rx_bytes, txp + v.tx_packets, txb + v.tx_bytes
+    drops = drops + v.drops
+  end
+  self.rx_pkts, self.rx_bytes, self.tx_pkts, self.tx_bytes = rxp, rxb, txp, txb
+  self.worker_drops, self.worker_now = drops, slots
+end
+
+local function worker_line(i, v, rxp, txp, dt)
+  return ("%8s  worker %-3d rx %s %s  tx %s %s  drops %s\n"):format("", i, count(v.rx_packets), rate(rxp / dt),
+    count(v.tx_packets), rate(txp / dt), count(v.drops))
+end
+
+-- A line per slot: its counts, and its rates over the last interval.
+function Stats:_worker_lines(dt)
+  local last = self.worker_last
+  for i, v in ipairs(self.worker_now) do
+    self.out:write(worker_line(i, v, v.rx_packets - last[i].rx_packets, v.tx_packets - last[i].tx_packets, dt))
+  end
+  self.worker_last = self.worker_now
+end
+
+-- Under the summary: each slot's counts and rates since new().
+function Stats:_worker_totals(dt)
+  for i, v in ipairs(self.worker_now) do
+    self.out:write(worker_line(i, v, v.rx_packets, v.tx_packets, dt > 0 and dt or 1))
+  end
 end
 
 return M

@@ -31,6 +31,7 @@ M.schema = {
 
 local OWNERS = {
   [C.LXSK_OWN_POOL] = "pool", [C.LXSK_OWN_FILL] = "fill", [C.LXSK_OWN_USER] = "user", [C.LXSK_OWN_TX] = "tx",
+  [C.LXSK_OWN_CHANNEL] = "channel", [C.LXSK_OWN_LOST] = "lost",
 }
 
 local Umem = {}
@@ -71,6 +72,27 @@ function M.new(cfg)
   return wrap(u)
 end
 
+-- A handle handed to a worker (xsk.workers), adopted there.
+function M._adopt(_, u)
+  return wrap(u)
+end
+
+-- How a handle crosses to a worker: it moves, and only before it has sockets
+-- or batches (a handle is one thread's).
+Umem.__handover = {
+  kind = C.LXSK_HAND_UMEM,
+  what = "a UMEM handle",
+  check = function(self)
+    if C.lxsk_umem_movable(self.u) < 0 then return ffi.string(C.lxsk_errmsg()) end
+  end,
+  ptr = function(self) return self.u end,
+  moved = function(self, whom)
+    ffi.gc(self.u, nil)
+    frame.unregister(self)
+    require("xsk.handover").neuter(self, "xsk.umem", whom)
+  end,
+}
+
 -- A second handle on the same UMEM with a partition of its own, taking n of
 -- this handle's free frames: what a worker uses.
 function Umem:share(n)
@@ -79,6 +101,22 @@ function Umem:share(n)
   local u = C.lxsk_umem_share(self.u, n)
   if u == nil then error(core_error("xsk.umem"), 2) end
   return wrap(u)
+end
+
+-- Takes the frames of closed partitions and channels (the UMEM's lost and
+-- found) into this handle's partition; returns how many.
+function Umem:reclaim()
+  local n = C.lxsk_umem_reclaim(self.u)
+  if n < 0 then error(core_error("xsk.umem"), 2) end
+  return n
+end
+
+-- A channel of frames between two partitions of this UMEM (xsk.channel):
+-- returns its sending end and its receiving end.
+function Umem:channel(size)
+  local tx, rx = require("xsk.channel")._open(self, size)
+  if not tx then error(rx, 2) end
+  return tx, rx
 end
 
 function Umem:socket(cfg)
@@ -118,7 +156,8 @@ function Umem:release(b)
   return n
 end
 
--- Who holds the frame at a UMEM address: "pool", "fill", "user" or "tx".
+-- Who holds the frame at a UMEM address: "pool", "fill", "user" or "tx";
+-- "channel" (between partitions) or "lost" (of a closed partition or channel).
 function Umem:owner(addr)
   addr = tonumber(addr) -- a frame's addr is a uint64_t cdata
   local want = bad_int(addr, 0, self.size - 1)

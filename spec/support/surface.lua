@@ -17,7 +17,7 @@ local ffi = require "ffi"
 -- Modules users reach only through xsk or the objects it makes.
 local INTERNAL = {
   base = true, cdef = true, config = true, errors = true, core = true,
-  umem = true, socket = true, frame = true, init = true,
+  umem = true, socket = true, frame = true, init = true, handover = true,
 }
 
 -- FFI type -> the name docs/API.md gives its values.
@@ -107,6 +107,16 @@ local ok, err = pcall(function()
   object("umem", umem)
   local sock = umem:socket { ifname = env.a }
   object("sock", sock)
+  local sender, receiver = umem:channel(4)
+  object("sender", sender)
+  object("receiver", receiver)
+  local worker = xsk.workers.start(function() end)
+  worker:join(5)
+  object("worker", worker)
+  object("mb", xsk.mailbox.new(1))
+  local ctr = xsk.counters.new(1)
+  object("ctr", ctr)
+  object("slot", ctr:slot(1))
   for _, ring in ipairs { "fill", "comp", "rx", "tx" } do object(ring, sock[ring]) end
   local b = umem:batch(4)
   umem:alloc(b, 1)
