@@ -78,6 +78,16 @@ local function field(path, name)
 end
 
 function M.vm_size_kib() return field("/proc/self/status", "VmSize") end
+
+-- Under valgrind the tool's own memory (its translations of every piece of
+-- code the JIT makes) lives in this address space, so VmSize says nothing
+-- about ours there.
+function M.under_valgrind()
+  for line in io.lines("/proc/self/maps") do
+    if line:find("vgpreload", 1, true) then return true end
+  end
+  return false
+end
 function M.hugepages_free() return field("/proc/meminfo", "HugePages_Free") end
 
 function M.read_number(path)
