@@ -108,6 +108,13 @@ static inline void link_del(struct link *l)
 	link_init(l);
 }
 
+/* A UMEM the kernel does not know: its memory, owner bytes and first
+ * handle, everything lxsk_umem_new makes but the registration.  Its first
+ * pair's rings are zero until whoever drives them sets them up (the
+ * socket layer's sock_new_on_rings); lxsk_umem_new registers it with the
+ * kernel through libxdp, which sets them up. */
+struct lxsk_umem *umem_make(const struct lxsk_umem_opts *o);
+
 /* Whether this process made the UMEM (false in a forked child). */
 bool umem_ours(const struct umem *um);
 
