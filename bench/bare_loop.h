@@ -1,0 +1,35 @@
+/* bench/bare_loop: the bare C loop of `make bench-core`, what a plain libxdp
+ * program does on the simulated kernel's rings (simkernel.h): the loops of
+ * bench/xdpsock_c.c without their syscalls, no ownership checks at all. */
+#ifndef BARE_LOOP_H
+#define BARE_LOOP_H
+
+#include <stdint.h>
+
+#include "simkernel.h"
+
+/* FFI: begin */
+struct simk_bare;
+
+struct simk_result {
+	uint64_t pkts;      /* received (rxdrop, touch, l2fwd) or put on the TX ring (txonly) */
+	uint64_t tx;        /* put on the TX ring (l2fwd, txonly) */
+	uint64_t dropped;   /* l2fwd: received but not forwarded (no room on the TX ring) */
+	uint64_t udp;       /* touch: UDP packets seen */
+	uint64_t dport_sum; /* touch: their destination ports, summed */
+	uint64_t iters;     /* loop iterations */
+	uint64_t wakeups;   /* times a ring asked for a wakeup: never, on these rings */
+};
+
+/* A program on k's rings with a UMEM of its own (frame_count frames, the
+ * packet written into each by simk_load), every frame free. */
+struct simk_bare *simk_bare_new(struct simk *k);
+void simk_bare_free(struct simk_bare *c);
+/* Runs mode's loop, a simk_step after each iteration, until r->pkts reaches
+ * count or, when deadline_ns is not 0, CLOCK_MONOTONIC passes it (looked at
+ * every 256 iterations).  Adds to r. */
+void simk_bare_run(struct simk_bare *c, int mode, uint32_t batch, uint32_t pkt_len, uint64_t count,
+		   uint64_t deadline_ns, struct simk_result *r);
+/* FFI: end */
+
+#endif

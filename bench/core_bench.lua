@@ -1,0 +1,279 @@
+-- bench/core_bench.lua: one run of `make bench-core` (bench/README.md, "The
+-- core's own cost"): the checked Lua API, or the bare C loop, on the rings of
+-- a kernel simulated in the process (bench/simkernel.h).
+--
+--   luajit bench/core_bench.lua MODE --impl lua|c [-n PACKETS] [-d SECS]
+--          [--warmup PACKETS] [-b BATCH] [-s SIZE] [--callgrind]
+--
+-- Runs the mode's loop for --warmup packets (the JIT compiles it), then for
+-- -n packets or -d seconds, whichever ends first, and prints one RESULT line.
+-- With --callgrind, valgrind's callgrind counts instructions only while the
+-- second loop runs (run it under valgrind --tool=callgrind --instr-atstart=no).
+--
+-- The Lua side is the public API, exactly as bench/xsk_bench.lua uses it on a
+-- real socket (umem:alloc, sock:send, sock:recv, sock:forward, umem:release,
+-- b.f[i]), through the production core; the simulated kernel's step is one
+-- FFI call per loop iteration in both implementations.
+
+-- Find lua/ and the bench-core library from the script's own place.
+local root = (arg and arg[0] or ""):match("^(.*)/bench/[^/]*$") or "."
+local build = os.getenv("LXSK_BUILD") or "build"
+if build:sub(1, 1) ~= "/" then build = root .. "/" .. build end
+package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+package.cpath = build .. "/bench-core/lua/?.so;" .. package.cpath
+
+local ffi = require "ffi"
+local bit = require "bit"
+local xsk = require "xsk"
+local C = require "xsk.cdef"
+local umem_mod = require "xsk.umem"
+local socket_mod = require "xsk.socket"
+
+local band, tonumber = bit.band, tonumber
+
+ffi.cdef [[
+struct corebench_timespec { long tv_sec; long tv_nsec; };
+int corebench_clock_gettime(int clk, struct corebench_timespec *ts) __asm__("clock_gettime");
+]]
+local CLOCK_MONOTONIC = 1
+local CHECK_CLOCK_EVERY = 256 -- iterations; as bare_loop.c
+
+local MODES = { rxdrop = C.SIMK_RXDROP, touch = C.SIMK_TOUCH, l2fwd = C.SIMK_L2FWD, txonly = C.SIMK_TXONLY }
+
+local function die(fmt, ...)
+  io.stderr:write("core_bench.lua: ", fmt:format(...), "\n")
+  os.exit(2)
+end
+
+-- The same geometry as bench/run's: 4096 frames of 4096 bytes, rings of 2048,
+-- fill and completion rings as large as the UMEM.
+local o = { impl = nil, count = 0, secs = 0, warmup = 200000, batch = 64, size = 64,
+            frames = 4096, frame_size = 4096, ring = 2048, callgrind = false }
+
+local function whole(s, what, min, max)
+  local v = tonumber(s)
+  if not v or v % 1 ~= 0 or v < min or v > max then die("bad %s '%s'", what, tostring(s)) end
+  return v
+end
+
+local function parse_args(argv)
+  local i = 1
+  local function val(opt)
+    i = i + 1
+    if argv[i] == nil then die("option %s needs a value", opt) end
+    return argv[i]
+  end
+  while i <= #argv do
+    local a = argv[i]
+    if a == "--impl" then o.impl = val(a)
+    elseif a == "-n" then o.count = whole(val(a), "packet count", 1, 2 ^ 53)
+    elseif a == "-d" then
+      o.secs = tonumber(val(a))
+      if not o.secs or o.secs <= 0 then die("bad duration") end
+    elseif a == "--warmup" then o.warmup = whole(val(a), "warm-up packets", 0, 2 ^ 53)
+    elseif a == "-b" then o.batch = whole(val(a), "batch", 1, 2048)
+    elseif a == "-s" then o.size = whole(val(a), "packet size", 42, 3840)
+    elseif a == "--callgrind" then o.callgrind = true
+    elseif a:sub(1, 1) == "-" then die("unknown option '%s'", a)
+    elseif not o.mode then o.mode = a
+    else die("unexpected argument '%s'", a) end
+    i = i + 1
+  end
+  if not MODES[o.mode] then die("mode must be rxdrop, touch, l2fwd or txonly, got '%s'", tostring(o.mode)) end
+  if o.impl ~= "lua" and o.impl ~= "c" then die("--impl must be lua or c") end
+  if o.count == 0 and o.secs == 0 then die("give -n PACKETS or -d SECS") end
+  if o.count == 0 then o.count = 2 ^ 53 end
+end
+
+local ts = ffi.new("struct corebench_timespec")
+local function now_ns()
+  C.corebench_clock_gettime(CLOCK_MONOTONIC, ts)
+  return tonumber(ts.tv_sec) * 1e9 + tonumber(ts.tv_nsec)
+end
+
+local function core_fail(what)
+  die("%s: %s", what, ffi.string(C.lxsk_errmsg()))
+end
+
+-- ---- the simulated kernel ----
+
+local function new_kernel(rx, tx)
+  local cfg = ffi.new("struct simk_config", {
+    frame_count = o.frames, frame_size = o.frame_size, data_offset = xsk.XDP_PACKET_HEADROOM,
+    fill_size = o.frames, comp_size = o.frames, rx_size = rx and o.ring or 0, tx_size = tx and o.ring or 0,
+    pkt_len = o.size, budget = o.batch,
+  })
+  local k = C.simk_new(cfg)
+  if k == nil then core_fail("simk_new") end
+  return k
+end
+
+-- ---- the checked Lua API on the simulated rings ----
+
+-- The counters of one loop.
+local function new_result() return { pkts = 0, tx = 0, dropped = 0, udp = 0, dport_sum = 0, iters = 0 } end
+
+local function lua_rx_loop(k, umem, sock, b, touch, l2fwd, count, deadline, r)
+  local pkts, tx, dropped, udp, dsum, iters = 0, 0, 0, 0, 0, 0
+  while pkts < count do
+    iters = iters + 1
+    if deadline > 0 and band(iters, CHECK_CLOCK_EVERY - 1) == 0 and now_ns() >= deadline then break end
+    local n = sock:recv(b)
+    if n > 0 then
+      if touch then
+        for i = 0, n - 1 do
+          local f = b.f[i]
+          local p, len = f.data, f.len
+          local a0, a1, a2, a3, a4, a5 = p[0], p[1], p[2], p[3], p[4], p[5]
+          p[0], p[1], p[2], p[3], p[4], p[5] = p[6], p[7], p[8], p[9], p[10], p[11]
+          p[6], p[7], p[8], p[9], p[10], p[11] = a0, a1, a2, a3, a4, a5
+          if len >= 42 and p[12] == 0x08 and p[13] == 0x00 and p[23] == 17 then
+            local l4 = 14 + band(p[14], 0x0f) * 4
+            if len >= l4 + 8 then
+              dsum = dsum + p[l4 + 2] * 256 + p[l4 + 3]
+              udp = udp + 1
+            end
+          end
+        end
+        umem:release(b)
+      elseif l2fwd then
+        for i = 0, n - 1 do
+          local p = b.f[i].data
+          local a0, a1, a2, a3, a4, a5 = p[0], p[1], p[2], p[3], p[4], p[5]
+          p[0], p[1], p[2], p[3], p[4], p[5] = p[6], p[7], p[8], p[9], p[10], p[11]
+          p[6], p[7], p[8], p[9], p[10], p[11] = a0, a1, a2, a3, a4, a5
+        end
+        local sent = sock:forward(b)
+        tx = tx + sent
+        dropped = dropped + (n - sent)
+      else
+        umem:release(b)
+      end
+      pkts = pkts + n
+    end
+    C.simk_step(k)
+  end
+  r.pkts, r.tx, r.dropped, r.udp, r.dport_sum, r.iters = pkts, tx, dropped, udp, dsum, iters
+end
+
+local function lua_tx_loop(k, umem, sock, b, size, batch, count, deadline, r)
+  local sent, iters = 0, 0
+  while sent < count do
+    iters = iters + 1
+    if deadline > 0 and band(iters, CHECK_CLOCK_EVERY - 1) == 0 and now_ns() >= deadline then break end
+    local want = batch - b.n
+    if count - sent < want + b.n then want = count - sent - b.n end
+    -- every frame already holds the packet (simk_load wrote it): the core
+    -- hands frames out with their length set
+    if want > 0 then umem:alloc(b, want, size) end
+    sent = sent + sock:send(b)
+    C.simk_step(k)
+  end
+  r.pkts, r.tx, r.iters = sent, sent, iters
+end
+
+local function lua_setup(k, rx, tx)
+  local u = C.simk_umem_new(ffi.new("struct lxsk_umem_opts", {
+    frame_count = o.frames, frame_size = o.frame_size, fill_size = o.frames, comp_size = o.frames,
+  }))
+  if u == nil then core_fail("simk_umem_new") end
+  local umem = umem_mod.wrap(u)
+  local so, opts = socket_mod.c_options {
+    ifname = "simk0", queue = 0, rx = rx, tx = tx, rx_size = o.ring, tx_size = o.ring,
+    load_program = false, batch_size = o.batch,
+  }
+  if not so then die("%s", opts) end
+  local s = C.simk_sock_new(k, umem.u, opts)
+  if s == nil then core_fail("simk_sock_new") end
+  local sock = socket_mod.wrap(umem, s, so)
+  C.simk_load(k, umem.area)
+  return umem, sock
+end
+
+-- ---- one run ----
+
+-- Runs the loop (fn) twice: for the warm-up, then measured.  Returns the
+-- measured counters, the seconds it took, the seconds of those the simulated
+-- kernel's steps took (TSC-timed) and the Lua heap's growth in KiB.
+local function measure(k, fn)
+  local st = ffi.new("struct simk_stats[2]")
+  fn(o.warmup, 0, new_result())
+  collectgarbage("collect")
+  collectgarbage("collect")
+  local heap0 = collectgarbage("count")
+  collectgarbage("stop")
+  local r = new_result()
+  C.simk_get_stats(k, st[0])
+  if o.callgrind then C.simk_callgrind(1) end
+  local tick0, t0 = C.simk_ticks(), now_ns()
+  fn(o.count, o.secs > 0 and t0 + o.secs * 1e9 or 0, r)
+  local tick1, t1 = C.simk_ticks(), now_ns()
+  if o.callgrind then C.simk_callgrind(0) end
+  local grew = collectgarbage("count") - heap0
+  collectgarbage("restart")
+  C.simk_get_stats(k, st[1])
+  local secs = (t1 - t0) / 1e9
+  local sim_secs = tonumber(st[1].ticks - st[0].ticks) / tonumber(tick1 - tick0) * secs
+  return r, secs, sim_secs, grew
+end
+
+local function main()
+  parse_args(arg)
+  local mode = o.mode
+  local rx, tx = mode ~= "txonly", mode == "txonly" or mode == "l2fwd"
+  local k = new_kernel(rx, tx)
+  local r, secs, sim_secs, gc_kib, umem
+  if o.impl == "c" then
+    local bare = C.simk_bare_new(k)
+    if bare == nil then die("simk_bare_new: out of memory") end
+    local res = ffi.new("struct simk_result[2]")
+    local which = 0
+    r, secs, sim_secs, gc_kib = measure(k, function(count, deadline, out)
+      ffi.fill(res[which], ffi.sizeof("struct simk_result"))
+      C.simk_bare_run(bare, MODES[mode], o.batch, o.size, count, deadline, res[which])
+      local c = res[which]
+      out.pkts, out.tx, out.dropped, out.udp, out.dport_sum, out.iters = tonumber(c.pkts), tonumber(c.tx),
+        tonumber(c.dropped), tonumber(c.udp), tonumber(c.dport_sum), tonumber(c.iters)
+      if c.wakeups ~= 0 then die("the simulated rings asked for a wakeup") end
+      which = 1
+    end)
+    C.simk_bare_free(bare)
+  else
+    local sock
+    umem, sock = lua_setup(k, rx, tx)
+    local b = umem:batch(o.batch)
+    local touch, l2fwd = mode == "touch", mode == "l2fwd"
+    if mode == "txonly" then
+      r, secs, sim_secs, gc_kib = measure(k, function(count, deadline, out)
+        lua_tx_loop(k, umem, sock, b, o.size, o.batch, count, deadline, out)
+      end)
+    else
+      r, secs, sim_secs, gc_kib = measure(k, function(count, deadline, out)
+        lua_rx_loop(k, umem, sock, b, touch, l2fwd, count, deadline, out)
+      end)
+    end
+    if b.n > 0 then umem:release(b) end
+  end
+  local st = ffi.new("struct simk_stats")
+  C.simk_get_stats(k, st)
+  -- The socket's rings are k's memory: close them before freeing it.
+  if umem then umem:close() end
+  C.simk_free(k)
+  if st.tx_invalid ~= 0 then die("the core sent %d invalid TX descriptors", tonumber(st.tx_invalid)) end
+  -- pps: over the loop's own time, the simulated kernel's steps left out;
+  -- raw_pps: over the whole time.
+  local own = secs - sim_secs
+  io.stdout:write(("RESULT impl=%s mode=%s pkts=%d secs=%.6f sim_secs=%.6f pps=%.0f raw_pps=%.0f tx=%d "
+    .. "fwd_dropped=%d udp=%d dport_sum=%d iters=%d batch=%d size=%d gc_kib=%.1f sim_rx=%d sim_tx=%d "
+    .. "sim_steps=%d\n"):format(
+    o.impl, mode, r.pkts, secs, sim_secs, own > 0 and r.pkts / own or 0, secs > 0 and r.pkts / secs or 0, r.tx,
+    r.dropped, r.udp, r.dport_sum, r.iters, o.batch, o.size, gc_kib, tonumber(st.rx), tonumber(st.tx),
+    tonumber(st.steps)))
+  io.stdout:flush()
+end
+
+local ok, err = xpcall(main, debug.traceback)
+if not ok then
+  io.stderr:write("core_bench.lua: ", tostring(err), "\n")
+  os.exit(1)
+end
