@@ -54,21 +54,30 @@ void pool_fini(struct pool *p)
 	p->count = 0;
 }
 
+/* Frames from the pool all sit at data_offset in their chunk, so only data
+ * and addr differ from one entry to the next.
+ * Each store to an owner byte may alias anything, so the loop reads nothing
+ * through a pointer but the stack. */
 uint32_t pool_alloc(const struct frames *fr, struct pool *p, struct lxsk_batch *b, uint32_t n, uint32_t len)
 {
-	const struct frames m = *fr;
-	const uint64_t *stack = p->stack;
+	uint8_t *const state = fr->state, *const area = fr->area;
+	const uint32_t shift = fr->shift, data_offset = fr->data_offset;
+	const uint8_t mine = lxsk_owner_byte(LXSK_OWN_USER, p->tag);
+	const uint64_t len_options = side_by_side(len, 0), id_cap = side_by_side(fr->id, fr->frame_size - data_offset);
 	struct lxsk_frame *f = &b->f[b->n];
-	uint32_t pc = p->count, got = n < pc ? n : pc;
-	uint8_t mine = lxsk_owner_byte(LXSK_OWN_USER, p->tag);
+	const uint64_t *top = p->stack + p->count;
+	uint32_t got = n < p->count ? n : p->count;
 
 	for (uint32_t i = 0; i < got; i++) {
-		uint64_t chunk = stack[--pc];
+		const uint64_t chunk = *--top, addr = chunk + data_offset;
 
-		*frame_state(&m, chunk) = mine;
-		frame_fill(&m, f++, chunk + m.data_offset, len, 0);
+		state[chunk >> shift] = mine;
+		f[i].data = area + addr;
+		f[i].addr = addr;
+		frame_set_word(&f[i], FRAME_LEN_OPTIONS, len_options);
+		frame_set_word(&f[i], FRAME_ID_CAP, id_cap);
 	}
-	p->count = pc;
+	p->count -= got;
 	b->n += got;
 	return got;
 }
