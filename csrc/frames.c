@@ -54,28 +54,23 @@ void pool_fini(struct pool *p)
 	p->count = 0;
 }
 
-/* Frames from the pool all sit at data_offset in their chunk, so only data
- * and addr differ from one entry to the next.
- * Each store to an owner byte may alias anything, so the loop reads nothing
+/* Each store to an owner byte may alias anything, so the loop reads nothing
  * through a pointer but the stack. */
 uint32_t pool_alloc(const struct frames *fr, struct pool *p, struct lxsk_batch *b, uint32_t n, uint32_t len)
 {
-	uint8_t *const state = fr->state, *const area = fr->area;
-	const uint32_t shift = fr->shift, data_offset = fr->data_offset;
+	uint8_t *const state = fr->state;
+	const uint32_t shift = fr->shift;
 	const uint8_t mine = lxsk_owner_byte(LXSK_OWN_USER, p->tag);
-	const uint64_t len_options = side_by_side(len, 0), id_cap = side_by_side(fr->id, fr->frame_size - data_offset);
+	const struct fresh_entry fresh = frames_fresh_entry(fr, len);
 	struct lxsk_frame *f = &b->f[b->n];
 	const uint64_t *top = p->stack + p->count;
 	uint32_t got = n < p->count ? n : p->count;
 
 	for (uint32_t i = 0; i < got; i++) {
-		const uint64_t chunk = *--top, addr = chunk + data_offset;
+		const uint64_t chunk = *--top;
 
 		state[chunk >> shift] = mine;
-		f[i].data = area + addr;
-		f[i].addr = addr;
-		frame_set_word(&f[i], FRAME_LEN_OPTIONS, len_options);
-		frame_set_word(&f[i], FRAME_ID_CAP, id_cap);
+		frame_fill_fresh(&f[i], &fresh, chunk);
 	}
 	p->count -= got;
 	b->n += got;

@@ -178,6 +178,36 @@ static inline void frame_fill(const struct frames *m, struct lxsk_frame *f, uint
 	frame_set_word(f, FRAME_ID_CAP, side_by_side(m->id, frame_room(m, addr)));
 }
 
+/* The part of a freshly handed-out frame's entry that is the same for every
+ * frame: it sits at data_offset in its chunk, has length len, no options.
+ * The entry's last 16 bytes are written as one copy (as two words, or four
+ * fields, the compiler makes a meal of it). */
+struct fresh_entry {
+	uint8_t *area;
+	uint32_t data_offset;
+	struct {
+		uint32_t len, options, umem_id, cap;
+	} tail;
+};
+
+static inline struct fresh_entry frames_fresh_entry(const struct frames *m, uint32_t len)
+{
+	return (struct fresh_entry){
+		.area = m->area,
+		.data_offset = m->data_offset,
+		.tail = { .len = len, .options = 0, .umem_id = m->id, .cap = m->frame_size - m->data_offset },
+	};
+}
+
+static inline void frame_fill_fresh(struct lxsk_frame *f, const struct fresh_entry *t, uint64_t chunk)
+{
+	const uint64_t addr = chunk + t->data_offset;
+
+	f->data = t->area + addr;
+	f->addr = addr;
+	memcpy((char *)f + FRAME_LEN_OPTIONS, &t->tail, sizeof(t->tail));
+}
+
 /* What a hand-over from the script demands of each frame: its owner byte,
  * the least length (1 for TX, where the kernel refuses empty descriptors; 0
  * otherwise) and the option bits it must not have. */

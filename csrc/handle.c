@@ -41,25 +41,6 @@ int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f)
 	return (int)frame_room(fr, f->addr);
 }
 
-/* Frames for TX come with their length set to len (0: empty), so a sender
- * that fills them from a template needs no per-frame pass of its own. */
-int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t len)
-{
-	const struct frames *fr = &u->um->frames;
-	struct batch_head *h;
-	uint32_t room, most = fr->frame_size - fr->data_offset;
-
-	if (umem_usable(u, "alloc"))
-		return -EBADF;
-	h = umem_batch(u, b, "alloc");
-	if (!h)
-		return -lxsk_errno();
-	if (len > most)
-		return lxsk_fail(EMSGSIZE, "alloc: length %u is more than a frame holds (%u bytes)", len, most);
-	room = h->cap - b->n;
-	return (int)pool_alloc(fr, u->pool, b, n < room ? n : room, len);
-}
-
 /* All or nothing: a bad frame anywhere in the batch releases none. */
 int lxsk_release(struct lxsk_umem *u, struct lxsk_batch *b)
 {

@@ -94,21 +94,27 @@ static inline const uint64_t *pool_to_ring(const struct frames *m, const uint64_
 	return top;
 }
 
+/* How many frames the fill ring lacks to hold fill_target: auto-fill keeps
+ * no more there, so a socket that also transmits can still allocate.  None
+ * when no socket of the pair has an RX ring. */
+static uint32_t fill_wanted(const struct port *p)
+{
+	const struct xsk_ring_prod *fq = &p->pair->fq;
+	uint32_t on_ring;
+
+	if (!p->pair->rx_refs)
+		return 0;
+	on_ring = *fq->producer - __atomic_load_n(fq->consumer, __ATOMIC_ACQUIRE);
+	return on_ring < p->fill_target ? p->fill_target - on_ring : 0;
+}
+
 uint32_t ring_refill(struct port *p)
 {
 	struct xsk_ring_prod *fq = &p->pair->fq;
 	struct pool *pool = p->pool;
 	const struct frames m = *p->frames;
-	uint32_t n, idx = 0;
-	uint8_t on_fill = p->on_fill;
+	uint32_t n = fill_wanted(p), idx = 0;
 
-	if (!p->pair->rx_refs)
-		return 0;
-	/* Keep at most fill_target frames on the fill ring, so a socket that
-	 * also transmits can still allocate. */
-	n = p->fill_target - (*fq->producer - __atomic_load_n(fq->consumer, __ATOMIC_ACQUIRE));
-	if (n > p->fill_target)
-		return 0;
 	if (n > pool->count)
 		n = pool->count;
 	if (!n || xsk_ring_prod__reserve(fq, n, &idx) != n)
@@ -118,8 +124,8 @@ uint32_t ring_refill(struct port *p)
 		const uint64_t *top = pool->stack + pool->count;
 		const uint32_t first = run_length(fq->size, fq->mask, idx, n);
 
-		top = pool_to_ring(&m, top, ring + (idx & fq->mask), first, on_fill);
-		top = pool_to_ring(&m, top, ring, n - first, on_fill);
+		top = pool_to_ring(&m, top, ring + (idx & fq->mask), first, p->on_fill);
+		top = pool_to_ring(&m, top, ring, n - first, p->on_fill);
 		pool->count -= n;
 	}
 	xsk_ring_prod__submit(fq, n);
@@ -163,6 +169,45 @@ static inline struct lxsk_frame *comp_to_batch(const struct frames *m, const uin
 	return f;
 }
 
+/* The same, to fresh entries at f (as pool_alloc makes them). */
+static inline struct lxsk_frame *comp_to_fresh(const struct frames *m, const uint64_t *addrs, uint32_t n,
+					       uint8_t on_tx, uint8_t user, const struct fresh_entry *fresh,
+					       struct lxsk_frame *f)
+{
+	const uint64_t chunk_mask = m->chunk_mask;
+
+	for (const uint64_t *end = addrs + n; addrs < end; addrs++) {
+		const uint64_t addr = *addrs;
+		uint8_t *st = frame_from_kernel(m, addr, on_tx);
+
+		if (__builtin_expect(!st, 0))
+			continue;
+		*st = user;
+		frame_fill_fresh(f++, fresh, addr & chunk_mask);
+	}
+	return f;
+}
+
+uint32_t ring_alloc_completed(struct port *p, struct lxsk_batch *b, uint32_t max, uint32_t len)
+{
+	struct xsk_ring_cons *cq = &p->pair->cq;
+	uint32_t idx = 0, got = xsk_ring_cons__peek(cq, max, &idx), first;
+	const uint64_t *const ring = cq->ring;
+	const struct frames m = *p->frames;
+	const struct fresh_entry fresh = frames_fresh_entry(&m, len);
+	struct lxsk_frame *const f = &b->f[b->n];
+	struct lxsk_frame *g;
+
+	if (!got)
+		return 0;
+	first = run_length(cq->size, cq->mask, idx, got);
+	g = comp_to_fresh(&m, ring + (idx & cq->mask), first, p->on_tx, p->user, &fresh, f);
+	g = comp_to_fresh(&m, ring, got - first, p->on_tx, p->user, &fresh, g);
+	b->n += (uint32_t)(g - f);
+	xsk_ring_cons__release(cq, got);
+	return (uint32_t)(g - f);
+}
+
 uint32_t ring_complete(struct port *p, struct lxsk_batch *b, uint32_t max)
 {
 	struct xsk_ring_cons *cq = &p->pair->cq;
@@ -194,6 +239,52 @@ uint32_t ring_complete(struct port *p, struct lxsk_batch *b, uint32_t max)
 	}
 	xsk_ring_cons__release(cq, got);
 	return kept;
+}
+
+/* Completed TX frames from n completion ring slots at addrs straight to the
+ * fill ring's slots from index at on (as on_fill), skipping any the kernel
+ * was not given; returns how many went. */
+static inline uint32_t comp_to_fill(const struct frames *m, const uint64_t *addrs, uint32_t n, uint8_t on_tx,
+				    uint8_t on_fill, uint64_t *fill, uint32_t mask, uint32_t at)
+{
+	const uint64_t chunk_mask = m->chunk_mask;
+	uint32_t put = 0;
+
+	for (const uint64_t *end = addrs + n; addrs < end; addrs++) {
+		const uint64_t addr = *addrs;
+		uint8_t *st = frame_from_kernel(m, addr, on_tx);
+
+		if (__builtin_expect(!st, 0))
+			continue;
+		*st = on_fill;
+		fill[(at + put++) & mask] = addr & chunk_mask;
+	}
+	return put;
+}
+
+uint32_t ring_recycle_to_fill(struct port *p)
+{
+	struct xsk_ring_cons *cq = &p->pair->cq;
+	struct xsk_ring_prod *fq = &p->pair->fq;
+	const struct frames m = *p->frames;
+	const uint64_t *const ring = cq->ring;
+	uint32_t want = fill_wanted(p), idx = 0, at = 0, got, first, put;
+
+	if (!want || !(got = xsk_ring_cons__peek(cq, want, &idx)))
+		return 0;
+	/* fill_target is at most the fill ring's size: the room is there. */
+	if (xsk_ring_prod__reserve(fq, got, &at) != got) {
+		xsk_ring_cons__cancel(cq, got);
+		return 0;
+	}
+	first = run_length(cq->size, cq->mask, idx, got);
+	put = comp_to_fill(&m, ring + (idx & cq->mask), first, p->on_tx, p->on_fill, fq->ring, fq->mask, at);
+	put += comp_to_fill(&m, ring, got - first, p->on_tx, p->on_fill, fq->ring, fq->mask, at + put);
+	/* The slots of frames skipped were never written. */
+	fq->cached_prod -= got - put;
+	xsk_ring_prod__submit(fq, put);
+	xsk_ring_cons__release(cq, got);
+	return put;
 }
 
 /* Descriptors of the packet that starts at ring index idx, looking at no more
