@@ -4,11 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "bare_loop.h"
 
-#define CHECK_CLOCK_EVERY 256
+#define MARK_EVERY 256 /* iterations, as in bench/core_bench.lua */
 
 struct simk_bare {
 	struct simk *k;
@@ -53,14 +52,6 @@ void simk_bare_free(struct simk_bare *c)
 	if (c->area)
 		munmap(c->area, c->area_size);
 	free(c);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static inline uint64_t chunk_base(const struct simk_bare *c, uint64_t addr)
@@ -118,16 +109,15 @@ static inline void swap_macs(uint8_t *p)
 	memcpy(p + 6, t, 6);
 }
 
-static void rx_loop(struct simk_bare *c, int mode, uint32_t batch, uint64_t count, uint64_t deadline,
-		    struct simk_result *r)
+static void rx_loop(struct simk_bare *c, int mode, uint32_t batch, uint64_t count, struct simk_result *r)
 {
 	uint8_t *area = c->area;
 
 	while (r->pkts < count) {
 		uint32_t idx = 0, n;
 
-		if (deadline && ++r->iters % CHECK_CLOCK_EVERY == 0 && now_ns() >= deadline)
-			break;
+		if (++r->iters % MARK_EVERY == 0)
+			simk_mark(c->k, r->pkts);
 		if (mode == SIMK_L2FWD) {
 			complete(c);
 			kick_tx(c, r);
@@ -191,16 +181,15 @@ static void rx_loop(struct simk_bare *c, int mode, uint32_t batch, uint64_t coun
 	}
 }
 
-static void tx_loop(struct simk_bare *c, uint32_t batch, uint32_t pkt_len, uint64_t count, uint64_t deadline,
-		    struct simk_result *r)
+static void tx_loop(struct simk_bare *c, uint32_t batch, uint32_t pkt_len, uint64_t count, struct simk_result *r)
 {
 	const uint32_t data_offset = c->cfg.data_offset;
 
 	while (r->pkts < count) {
 		uint32_t idx = 0, n;
 
-		if (deadline && ++r->iters % CHECK_CLOCK_EVERY == 0 && now_ns() >= deadline)
-			break;
+		if (++r->iters % MARK_EVERY == 0)
+			simk_mark(c->k, r->pkts);
 		complete(c);
 		n = batch < c->nfree ? batch : c->nfree;
 		if (count - r->pkts < n)
@@ -228,10 +217,10 @@ static void tx_loop(struct simk_bare *c, uint32_t batch, uint32_t pkt_len, uint6
 }
 
 void simk_bare_run(struct simk_bare *c, int mode, uint32_t batch, uint32_t pkt_len, uint64_t count,
-		   uint64_t deadline_ns, struct simk_result *r)
+		   struct simk_result *r)
 {
 	if (mode == SIMK_TXONLY)
-		tx_loop(c, batch, pkt_len, count, deadline_ns, r);
+		tx_loop(c, batch, pkt_len, count, r);
 	else
-		rx_loop(c, mode, batch, count, deadline_ns, r);
+		rx_loop(c, mode, batch, count, r);
 }

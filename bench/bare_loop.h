@@ -25,11 +25,10 @@ struct simk_result {
  * packet written into each by simk_load), every frame free. */
 struct simk_bare *simk_bare_new(struct simk *k);
 void simk_bare_free(struct simk_bare *c);
-/* Runs mode's loop, a simk_step after each iteration, until r->pkts reaches
- * count or, when deadline_ns is not 0, CLOCK_MONOTONIC passes it (looked at
- * every 256 iterations).  Adds to r. */
+/* Runs mode's loop, a simk_step after each iteration and a simk_mark every
+ * 256, until r->pkts reaches count.  r starts at zero. */
 void simk_bare_run(struct simk_bare *c, int mode, uint32_t batch, uint32_t pkt_len, uint64_t count,
-		   uint64_t deadline_ns, struct simk_result *r);
+		   struct simk_result *r);
 /* FFI: end */
 
 #endif

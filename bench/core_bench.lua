@@ -1,14 +1,18 @@
 -- bench/core_bench.lua: one run of `make bench-core` (bench/README.md, "The
--- core's own cost"): the checked Lua API, or the bare C loop, on the rings of
--- a kernel simulated in the process (bench/simkernel.h).
+-- core's own cost"): the checked Lua API and the bare C loop, each on the
+-- rings of its own kernel simulated in the process (bench/simkernel.h).
 --
---   luajit bench/core_bench.lua MODE --impl lua|c [-n PACKETS] [-d SECS]
+--   luajit bench/core_bench.lua MODE --impl lua|c|both [-n PACKETS] [-d SECS]
 --          [--warmup PACKETS] [-b BATCH] [-s SIZE] [--callgrind]
 --
--- Runs the mode's loop for --warmup packets (the JIT compiles it), then for
--- -n packets or -d seconds, whichever ends first, and prints one RESULT line.
+-- Runs each implementation's loop for --warmup packets (the JIT compiles it),
+-- then measures: with -d, the implementations take turns of 2^20 packets
+-- until the time is up, so that both see the same machine; with -n alone,
+-- one turn of n packets each.  Prints a RESULT line for each implementation;
+-- its rates are medians over windows of 256 loop iterations (simkernel.h).
 -- With --callgrind, valgrind's callgrind counts instructions only while the
--- second loop runs (run it under valgrind --tool=callgrind --instr-atstart=no).
+-- measured turns run (run it under valgrind --tool=callgrind
+-- --instr-atstart=no).
 --
 -- The Lua side is the public API, exactly as bench/xsk_bench.lua uses it on a
 -- real socket (umem:alloc, sock:send, sock:recv, sock:forward, umem:release,
@@ -36,7 +40,7 @@ struct corebench_timespec { long tv_sec; long tv_nsec; };
 int corebench_clock_gettime(int clk, struct corebench_timespec *ts) __asm__("clock_gettime");
 ]]
 local CLOCK_MONOTONIC = 1
-local CHECK_CLOCK_EVERY = 256 -- iterations; as bare_loop.c
+local MARK_EVERY = 256 -- iterations between simk_marks, as in bare_loop.c
 
 local MODES = { rxdrop = C.SIMK_RXDROP, touch = C.SIMK_TOUCH, l2fwd = C.SIMK_L2FWD, txonly = C.SIMK_TXONLY }
 
@@ -80,7 +84,7 @@ local function parse_args(argv)
     i = i + 1
   end
   if not MODES[o.mode] then die("mode must be rxdrop, touch, l2fwd or txonly, got '%s'", tostring(o.mode)) end
-  if o.impl ~= "lua" and o.impl ~= "c" then die("--impl must be lua or c") end
+  if o.impl ~= "lua" and o.impl ~= "c" and o.impl ~= "both" then die("--impl must be lua, c or both") end
   if o.count == 0 and o.secs == 0 then die("give -n PACKETS or -d SECS") end
   if o.count == 0 then o.count = 2 ^ 53 end
 end
@@ -113,11 +117,11 @@ end
 -- The counters of one loop.
 local function new_result() return { pkts = 0, tx = 0, dropped = 0, udp = 0, dport_sum = 0, iters = 0 } end
 
-local function lua_rx_loop(k, umem, sock, b, touch, l2fwd, count, deadline, r)
+local function lua_rx_loop(k, umem, sock, b, touch, l2fwd, count, r)
   local pkts, tx, dropped, udp, dsum, iters = 0, 0, 0, 0, 0, 0
   while pkts < count do
     iters = iters + 1
-    if deadline > 0 and band(iters, CHECK_CLOCK_EVERY - 1) == 0 and now_ns() >= deadline then break end
+    if band(iters, MARK_EVERY - 1) == 0 then C.simk_mark(k, pkts) end
     local n = sock:recv(b)
     if n > 0 then
       if touch then
@@ -156,11 +160,11 @@ local function lua_rx_loop(k, umem, sock, b, touch, l2fwd, count, deadline, r)
   r.pkts, r.tx, r.dropped, r.udp, r.dport_sum, r.iters = pkts, tx, dropped, udp, dsum, iters
 end
 
-local function lua_tx_loop(k, umem, sock, b, size, batch, count, deadline, r)
+local function lua_tx_loop(k, umem, sock, b, size, batch, count, r)
   local sent, iters = 0, 0
   while sent < count do
     iters = iters + 1
-    if deadline > 0 and band(iters, CHECK_CLOCK_EVERY - 1) == 0 and now_ns() >= deadline then break end
+    if band(iters, MARK_EVERY - 1) == 0 then C.simk_mark(k, sent) end
     local want = batch - b.n
     if count - sent < want + b.n then want = count - sent - b.n end
     -- every frame already holds the packet (simk_load wrote it): the core
@@ -192,83 +196,91 @@ end
 
 -- ---- one run ----
 
--- Runs the loop (fn) twice: for the warm-up, then measured.  Returns the
--- measured counters, the seconds it took, the seconds of those the simulated
--- kernel's steps took (TSC-timed) and the Lua heap's growth in KiB.
-local function measure(k, fn)
-  local st = ffi.new("struct simk_stats[2]")
-  fn(o.warmup, 0, new_result())
-  collectgarbage("collect")
-  collectgarbage("collect")
-  local heap0 = collectgarbage("count")
-  collectgarbage("stop")
-  local r = new_result()
-  C.simk_get_stats(k, st[0])
-  if o.callgrind then C.simk_callgrind(1) end
-  local tick0, t0 = C.simk_ticks(), now_ns()
-  fn(o.count, o.secs > 0 and t0 + o.secs * 1e9 or 0, r)
-  local tick1, t1 = C.simk_ticks(), now_ns()
-  if o.callgrind then C.simk_callgrind(0) end
-  local grew = collectgarbage("count") - heap0
-  collectgarbage("restart")
-  C.simk_get_stats(k, st[1])
-  local secs = (t1 - t0) / 1e9
-  local sim_secs = tonumber(st[1].ticks - st[0].ticks) / tonumber(tick1 - tick0) * secs
-  return r, secs, sim_secs, grew
+-- An implementation on its own simulated kernel: run(count, out) runs its
+-- loop for count packets and fills in the counters out.
+local function bare_runner(mode, rx, tx)
+  local k = new_kernel(rx, tx)
+  local bare = C.simk_bare_new(k)
+  if bare == nil then die("simk_bare_new: out of memory") end
+  local res = ffi.new("struct simk_result")
+  local function run(count, out)
+    ffi.fill(res, ffi.sizeof(res))
+    C.simk_bare_run(bare, MODES[mode], o.batch, o.size, count, res)
+    out.pkts, out.tx, out.dropped, out.udp, out.dport_sum, out.iters = tonumber(res.pkts), tonumber(res.tx),
+      tonumber(res.dropped), tonumber(res.udp), tonumber(res.dport_sum), tonumber(res.iters)
+    if res.wakeups ~= 0 then die("the simulated rings asked for a wakeup") end
+  end
+  return { impl = "c", k = k, run = run, close = function() C.simk_bare_free(bare) end }
+end
+
+local function lua_runner(mode, rx, tx)
+  local k = new_kernel(rx, tx)
+  local umem, sock = lua_setup(k, rx, tx)
+  local b = umem:batch(o.batch)
+  local touch, l2fwd = mode == "touch", mode == "l2fwd"
+  local run
+  if mode == "txonly" then
+    run = function(count, out) lua_tx_loop(k, umem, sock, b, o.size, o.batch, count, out) end
+  else
+    run = function(count, out) lua_rx_loop(k, umem, sock, b, touch, l2fwd, count, out) end
+  end
+  -- The socket's rings are k's memory: the UMEM (and its socket) closes first.
+  return { impl = "lua", k = k, run = run, close = function() umem:close() end }
+end
+
+-- Packets per turn when C and Lua take turns: a few milliseconds of either.
+local SLICE = 2 ^ 20
+
+local function add(total, r)
+  for key, v in pairs(r) do total[key] = total[key] + v end
 end
 
 local function main()
   parse_args(arg)
   local mode = o.mode
   local rx, tx = mode ~= "txonly", mode == "txonly" or mode == "l2fwd"
-  local k = new_kernel(rx, tx)
-  local r, secs, sim_secs, gc_kib, umem
-  if o.impl == "c" then
-    local bare = C.simk_bare_new(k)
-    if bare == nil then die("simk_bare_new: out of memory") end
-    local res = ffi.new("struct simk_result[2]")
-    local which = 0
-    r, secs, sim_secs, gc_kib = measure(k, function(count, deadline, out)
-      ffi.fill(res[which], ffi.sizeof("struct simk_result"))
-      C.simk_bare_run(bare, MODES[mode], o.batch, o.size, count, deadline, res[which])
-      local c = res[which]
-      out.pkts, out.tx, out.dropped, out.udp, out.dport_sum, out.iters = tonumber(c.pkts), tonumber(c.tx),
-        tonumber(c.dropped), tonumber(c.udp), tonumber(c.dport_sum), tonumber(c.iters)
-      if c.wakeups ~= 0 then die("the simulated rings asked for a wakeup") end
-      which = 1
-    end)
-    C.simk_bare_free(bare)
-  else
-    local sock
-    umem, sock = lua_setup(k, rx, tx)
-    local b = umem:batch(o.batch)
-    local touch, l2fwd = mode == "touch", mode == "l2fwd"
-    if mode == "txonly" then
-      r, secs, sim_secs, gc_kib = measure(k, function(count, deadline, out)
-        lua_tx_loop(k, umem, sock, b, o.size, o.batch, count, deadline, out)
-      end)
-    else
-      r, secs, sim_secs, gc_kib = measure(k, function(count, deadline, out)
-        lua_rx_loop(k, umem, sock, b, touch, l2fwd, count, deadline, out)
-      end)
-    end
-    if b.n > 0 then umem:release(b) end
+  local runners = {}
+  if o.impl ~= "lua" then runners[#runners + 1] = bare_runner(mode, rx, tx) end
+  if o.impl ~= "c" then runners[#runners + 1] = lua_runner(mode, rx, tx) end
+  for _, x in ipairs(runners) do
+    x.run(o.warmup, new_result())
+    x.total = new_result()
+    C.simk_measure_clear(x.k)
   end
-  local st = ffi.new("struct simk_stats")
-  C.simk_get_stats(k, st)
-  -- The socket's rings are k's memory: close them before freeing it.
-  if umem then umem:close() end
-  C.simk_free(k)
-  if st.tx_invalid ~= 0 then die("the core sent %d invalid TX descriptors", tonumber(st.tx_invalid)) end
-  -- pps: over the loop's own time, the simulated kernel's steps left out;
-  -- raw_pps: over the whole time.
-  local own = secs - sim_secs
-  io.stdout:write(("RESULT impl=%s mode=%s pkts=%d secs=%.6f sim_secs=%.6f pps=%.0f raw_pps=%.0f tx=%d "
-    .. "fwd_dropped=%d udp=%d dport_sum=%d iters=%d batch=%d size=%d gc_kib=%.1f sim_rx=%d sim_tx=%d "
-    .. "sim_steps=%d\n"):format(
-    o.impl, mode, r.pkts, secs, sim_secs, own > 0 and r.pkts / own or 0, secs > 0 and r.pkts / secs or 0, r.tx,
-    r.dropped, r.udp, r.dport_sum, r.iters, o.batch, o.size, gc_kib, tonumber(st.rx), tonumber(st.tx),
-    tonumber(st.steps)))
+  collectgarbage("collect")
+  collectgarbage("collect")
+  local heap0 = collectgarbage("count")
+  collectgarbage("stop")
+  -- Counted runs (callgrind) are one turn of one implementation; timed runs
+  -- take turns until the time is up.
+  local slice = o.secs > 0 and SLICE or o.count
+  local t_end = now_ns() + o.secs * 1e9
+  if o.callgrind then C.simk_callgrind(1) end
+  repeat
+    for _, x in ipairs(runners) do
+      local r = new_result()
+      C.simk_slice_begin(x.k, 0)
+      x.run(math.min(slice, o.count - x.total.pkts), r)
+      C.simk_slice_end(x.k, r.pkts)
+      add(x.total, r)
+    end
+  until runners[1].total.pkts >= o.count or (o.secs > 0 and now_ns() >= t_end)
+  if o.callgrind then C.simk_callgrind(0) end
+  local gc_kib = collectgarbage("count") - heap0
+  collectgarbage("restart")
+  for _, x in ipairs(runners) do
+    local rates, st = ffi.new("struct simk_rates"), ffi.new("struct simk_stats")
+    local r = x.total
+    C.simk_get_rates(x.k, rates)
+    C.simk_get_stats(x.k, st)
+    x.close()
+    C.simk_free(x.k)
+    if st.tx_invalid ~= 0 then die("%s sent %d invalid TX descriptors", x.impl, tonumber(st.tx_invalid)) end
+    io.stdout:write(("RESULT impl=%s mode=%s pkts=%d pps=%.0f raw_pps=%.0f windows=%d tx=%d fwd_dropped=%d udp=%d "
+      .. "dport_sum=%d iters=%d batch=%d size=%d gc_kib=%.1f sim_rx=%d sim_tx=%d sim_steps=%d\n"):format(
+      x.impl, mode, r.pkts, rates.pps, rates.raw_pps, rates.windows, r.tx, r.dropped, r.udp, r.dport_sum, r.iters,
+      o.batch, o.size, gc_kib, tonumber(st.rx), tonumber(st.tx), tonumber(st.steps)))
+  end
   io.stdout:flush()
 end
 

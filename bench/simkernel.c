@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <valgrind/callgrind.h>
 #include <x86intrin.h>
 
@@ -28,7 +29,15 @@ struct simk {
 	struct xsk_ring_cons kfill, ktx;       /* the kernel's ends */
 	struct xsk_ring_prod kcomp, krx;
 	uint64_t nrx, ntx, tx_invalid, steps, ticks;
+	struct mark {
+		uint64_t tsc, sim, pkts;
+		bool first; /* opens a slice: no window ends here */
+	} *marks;
+	uint32_t nmarks;
+	uint64_t clear_tsc, clear_ns;
 };
+
+#define MAX_MARKS (1u << 17)
 
 static struct ring_mem *ring_mem_new(uint32_t size, size_t desc_size)
 {
@@ -91,7 +100,8 @@ struct simk *simk_new(const struct simk_config *c)
 	k->comp = ring_mem_new(c->comp_size, sizeof(uint64_t));
 	k->rx = c->rx_size ? ring_mem_new(c->rx_size, sizeof(struct xdp_desc)) : NULL;
 	k->tx = c->tx_size ? ring_mem_new(c->tx_size, sizeof(struct xdp_desc)) : NULL;
-	if (!k->fill || !k->comp || (c->rx_size && !k->rx) || (c->tx_size && !k->tx)) {
+	k->marks = calloc(MAX_MARKS, sizeof(*k->marks));
+	if (!k->fill || !k->comp || (c->rx_size && !k->rx) || (c->tx_size && !k->tx) || !k->marks) {
 		simk_free(k);
 		lxsk_fail(ENOMEM, "simk: out of memory for the rings");
 		return NULL;
@@ -109,6 +119,7 @@ void simk_free(struct simk *k)
 {
 	if (!k)
 		return;
+	free(k->marks);
 	free(k->tx);
 	free(k->rx);
 	free(k->comp);
@@ -254,9 +265,83 @@ uint32_t simk_step(struct simk *k)
 	return moved;
 }
 
-uint64_t simk_ticks(void)
+static uint64_t monotonic_ns(void)
 {
-	return __rdtsc();
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void add_mark(struct simk *k, uint64_t pkts, bool opens_slice)
+{
+	if (k->nmarks < MAX_MARKS)
+		k->marks[k->nmarks++] = (struct mark){ .tsc = __rdtsc(), .sim = k->ticks, .pkts = pkts, .first = opens_slice };
+}
+
+void simk_measure_clear(struct simk *k)
+{
+	k->nmarks = 0;
+	k->clear_tsc = __rdtsc();
+	k->clear_ns = monotonic_ns();
+}
+
+void simk_slice_begin(struct simk *k, uint64_t pkts)
+{
+	add_mark(k, pkts, true);
+}
+
+void simk_mark(struct simk *k, uint64_t pkts)
+{
+	add_mark(k, pkts, false);
+}
+
+void simk_slice_end(struct simk *k, uint64_t pkts)
+{
+	add_mark(k, pkts, false);
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, uint32_t n)
+{
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), by_value);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+void simk_get_rates(struct simk *k, struct simk_rates *r)
+{
+	const uint64_t tsc = __rdtsc(), ns = monotonic_ns();
+	double hz, *own = calloc(k->nmarks + 1, sizeof(*own)), *raw = calloc(k->nmarks + 1, sizeof(*raw));
+	uint32_t n = 0;
+
+	*r = (struct simk_rates){ 0 };
+	if (own && raw && ns > k->clear_ns) {
+		/* The TSC's rate, over everything since the marks were cleared. */
+		hz = (double)(tsc - k->clear_tsc) * 1e9 / (double)(ns - k->clear_ns);
+		for (uint32_t i = 1; i < k->nmarks; i++) {
+			const struct mark *a = &k->marks[i - 1], *b = &k->marks[i];
+			const double all = (double)(b->tsc - a->tsc), sim = (double)(b->sim - a->sim);
+
+			if (b->first || b->pkts <= a->pkts || all <= sim)
+				continue;
+			own[n] = (double)(b->pkts - a->pkts) * hz / (all - sim);
+			raw[n] = (double)(b->pkts - a->pkts) * hz / all;
+			n++;
+		}
+		r->windows = n;
+		r->pps = median(own, n);
+		r->raw_pps = median(raw, n);
+	}
+	free(own);
+	free(raw);
 }
 
 void simk_rings(const struct simk *k, struct simk_rings *r)

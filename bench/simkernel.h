@@ -61,8 +61,25 @@ void simk_free(struct simk *k);
 void simk_load(struct simk *k, uint8_t *area);
 /* One pass of the kernel over the rings; returns the descriptors it moved. */
 uint32_t simk_step(struct simk *k);
-/* The TSC now, for turning simk_stats.ticks into seconds. */
-uint64_t simk_ticks(void);
+
+/* Timing loops on a shared machine.  A loop calls simk_mark every few
+ * iterations (the same number in every implementation) with its packet
+ * count; each mark closes a window, timed with the TSC, and the time each
+ * window spent in simk_step is known.  A measurement is made of slices
+ * (simk_slice_begin .. simk_slice_end) so that the C and Lua loops can take
+ * turns, a few milliseconds each, and see the same machine; the rates are
+ * medians over the windows, so that one in which the loop waited for the CPU
+ * does not move them. */
+struct simk_rates {
+	double pps;       /* median over the windows, the simulated kernel's time left out */
+	double raw_pps;   /* median over the windows, all of their time */
+	uint32_t windows;
+};
+void simk_measure_clear(struct simk *k);
+void simk_slice_begin(struct simk *k, uint64_t pkts);
+void simk_mark(struct simk *k, uint64_t pkts);
+void simk_slice_end(struct simk *k, uint64_t pkts);
+void simk_get_rates(struct simk *k, struct simk_rates *r);
 void simk_get_stats(const struct simk *k, struct simk_stats *st);
 void simk_get_config(const struct simk *k, struct simk_config *c);
 

@@ -38,7 +38,7 @@ describe("bench/core-run", function()
       if cg then
         assert.is_true(tonumber(ic) > 0 and tonumber(il) > 0, out)
         assert.near(tonumber(il) / tonumber(ic), tonumber(iratio), 0.02)
-        assert.matches(mode .. "%s+lua Mpps of all runs: .*simulated kernel [%d%.]+ instr/pkt", out)
+        assert.matches(mode .. "%s+lua Mpps of all rounds: .*simulated kernel [%d%.]+ instr/pkt", out)
       else
         assert.equals("-", ic, out)
       end
