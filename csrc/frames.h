@@ -248,8 +248,8 @@ static inline __attribute__((always_inline)) uint32_t frames_claim(const struct 
 {
 	uint8_t *const state = fr->state;
 	const uint64_t size = fr->size, chunk_mask = fr->chunk_mask, offset_mask = ~fr->chunk_mask;
-	const uint32_t shift = fr->shift, owner = r.owner;
-	const uint64_t want = side_by_side(0, fr->id), looked_at = side_by_side(r.bad_options, ~0u);
+	const uint32_t shift = fr->shift, owner = r.owner, fr_id = fr->id;
+	const uint64_t want = side_by_side(0, fr_id), looked_at = side_by_side(r.bad_options, ~0u);
 	const struct lxsk_frame *e = f, *const end = f + n;
 	struct xdp_desc *d = sink;
 	uint64_t *a = sink;
@@ -265,9 +265,16 @@ static inline __attribute__((always_inline)) uint32_t frames_claim(const struct 
 		if (__builtin_expect(addr >= size, 0))
 			break;
 		st = state + (addr >> shift);
-		options_id = frame_word(e, FRAME_OPTIONS_ID);
-		wrong = ((options_id ^ want) & looked_at) | (*st ^ owner) |
-			(((addr & offset_mask) + (uint32_t)(len - r.min_len) + r.min_len + offset_mask) >> shift >> 1);
+		/* A rule that refuses no option bit (release and fill say so
+		 * with a constant) has only the id to compare. */
+		if (__builtin_constant_p(r.bad_options) && !r.bad_options) {
+			wrong = e->umem_id ^ fr_id;
+		} else {
+			options_id = frame_word(e, FRAME_OPTIONS_ID);
+			wrong = (options_id ^ want) & looked_at;
+		}
+		wrong |= (*st ^ owner) |
+			 (((addr & offset_mask) + (uint32_t)(len - r.min_len) + r.min_len + offset_mask) >> shift >> 1);
 		if (__builtin_expect(wrong != 0, 0))
 			break;
 		*st = to;
