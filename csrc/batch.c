@@ -132,6 +132,26 @@ int lxsk_poll(struct lxsk_sock *s, int events, int timeout_ms)
 
 /* ---- batches: the hot path ---- */
 
+/* All or nothing: a bad frame anywhere in the batch releases none.  A
+ * receiver's frames go straight back onto the fill ring of the handle's first
+ * socket that fills automatically, as far as it wants them there (what recv
+ * would move there from the pool next), and the rest to the pool, so they
+ * need not pass through the pool. */
+int lxsk_release(struct lxsk_umem *u, struct lxsk_batch *b)
+{
+	if (umem_usable(u, "release"))
+		return -EBADF;
+	if (!umem_batch(u, b, "release"))
+		return -lxsk_errno();
+	for (struct link *l = u->socks.next; l != &u->socks; l = l->next) {
+		struct port *p = &sock_of_node(l)->port;
+
+		if (p->has_rx && p->auto_fill)
+			return ring_release(p, b, "release");
+	}
+	return umem_release(u, b);
+}
+
 /* Frames for TX come with their length set to len (0: empty), so a sender
  * that fills them from a template needs no per-frame pass of its own.  The
  * frames the kernel has finished sending are free already: they come
@@ -194,7 +214,9 @@ int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 			ring_recycle_to_fill(p);
 		ring_complete(p, NULL, p->comp_size);
 	}
-	if (p->auto_fill)
+	/* Topped up from the pool only when low: in between, release puts the
+	 * script's frames straight back onto it. */
+	if (p->auto_fill && ring_fill_low(p))
 		ring_refill(p);
 	got = ring_receive(p, b, room, "recv");
 	if (got || !room || !timeout_ms)

@@ -41,18 +41,12 @@ int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f)
 	return (int)frame_room(fr, f->addr);
 }
 
-/* All or nothing: a bad frame anywhere in the batch releases none. */
-int lxsk_release(struct lxsk_umem *u, struct lxsk_batch *b)
+int umem_release(struct lxsk_umem *u, struct lxsk_batch *b)
 {
 	const struct frames *fr = &u->um->frames;
 	struct claim_rule rule = { lxsk_owner_byte(LXSK_OWN_USER, u->part), 0, 0 };
-	uint32_t n, done;
+	uint32_t n = b->n, done;
 
-	if (umem_usable(u, "release"))
-		return -EBADF;
-	if (!umem_batch(u, b, "release"))
-		return -lxsk_errno();
-	n = b->n;
 	done = frames_claim(fr, b->f, n, rule, lxsk_owner_byte(LXSK_OWN_POOL, u->part), SINK_POOL, u->pool);
 	if (done < n)
 		return frames_refusal(fr, b, done, rule, "release");

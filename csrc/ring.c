@@ -108,6 +108,47 @@ static uint32_t fill_wanted(const struct port *p)
 	return on_ring < p->fill_target ? p->fill_target - on_ring : 0;
 }
 
+bool ring_fill_low(const struct port *p)
+{
+	return fill_wanted(p) > p->fill_target / 2;
+}
+
+int ring_release(struct port *p, struct lxsk_batch *b, const char *what)
+{
+	struct xsk_ring_prod *fq = &p->pair->fq;
+	struct claim_rule rule = from_script(p, 0, 0);
+	uint32_t n = b->n, k = fill_wanted(p), idx = 0, first, done, rest;
+
+	if (k > n)
+		k = n;
+	if (k && xsk_ring_prod__reserve(fq, k, &idx) != k)
+		k = 0;
+	first = run_length(fq->size, fq->mask, idx, k);
+	done = frames_claim(p->frames, b->f, first, rule, p->on_fill, SINK_ADDR, xsk_ring_prod__fill_addr(fq, idx));
+	if (done == first && k > first) {
+		rest = frames_claim(p->frames, b->f + first, k - first, rule, p->on_fill, SINK_ADDR,
+				    xsk_ring_prod__fill_addr(fq, idx + first));
+		if (rest < k - first)
+			frames_unclaim(p->frames, b->f, first, p->user);
+		done = first + rest;
+	}
+	if (done == k && n > k) {
+		rest = frames_claim(p->frames, b->f + k, n - k, rule, lxsk_owner_byte(LXSK_OWN_POOL, p->pool->tag),
+				    SINK_POOL, p->pool);
+		if (rest < n - k)
+			frames_unclaim(p->frames, b->f, k, p->user);
+		done = k + rest;
+	}
+	if (done < n) {
+		fq->cached_prod -= k;
+		return frames_refusal(p->frames, b, done, rule, what);
+	}
+	if (k)
+		xsk_ring_prod__submit(fq, k);
+	b->n = 0;
+	return (int)n;
+}
+
 uint32_t ring_refill(struct port *p)
 {
 	struct xsk_ring_prod *fq = &p->pair->fq;

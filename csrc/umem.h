@@ -127,6 +127,10 @@ int umem_usable(const struct lxsk_umem *u, const char *what);
 /* The head of a batch of this handle's partition, or NULL with a message. */
 struct batch_head *umem_batch(const struct lxsk_umem *u, const struct lxsk_batch *b, const char *what);
 
+/* Every frame of b (a batch of this handle, checked) to the pool, all or
+ * none: a bad frame anywhere releases none. */
+int umem_release(struct lxsk_umem *u, struct lxsk_batch *b);
+
 /* Ring pairs.  umem_pair_pick finds the pair for a queue or a free slot
  * (under the lock); the socket layer binds, then umem_pair_attach counts the
  * socket in.  umem_pair_detach counts it out and, when it was the pair's

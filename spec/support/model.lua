@@ -527,14 +527,36 @@ function Model:op_alloc()
   self:check_all("alloc", { new_user = new, alloc_from = tx_pairs })
 end
 
+-- release puts the frames straight onto the fill ring of the UMEM's most
+-- recently opened open socket (the first in the core's list of them) when
+-- sockets fill automatically, as far as that ring wants them, and the rest
+-- in the pool: the released frames are some on that fill ring, then the rest
+-- in the pool, in the batch's order.
 function Model:op_release()
   local b = self:pick_batch()
   local n0 = b.n
   self:note(fmt("release(batch cap %d n %d)", b.cap, n0))
   self:keep_stale_batch(b)
-  local exact = self:exact_of(b, 0, n0 - 1, "pool", false)
+  local addrs = {}
+  for j = 0, n0 - 1 do addrs[j] = b.f[j].addr end
+  local to
+  if self.auto_fill then
+    for _, s in pairs(self.socks) do
+      if not s:is_closed() and (not to or s.model_pair > to) then to = s.model_pair end
+    end
+  end
   local got = call(self, "release", self.u.release, self.u, b)
   if got ~= n0 or b.n ~= 0 then self:fail("release returned %d (batch n %d), expected %d", got, b.n, n0) end
+  local exact, pooled = {}, false
+  for j = 0, n0 - 1 do
+    local a = self.u:owner(addrs[j])
+    if a == "fill" and to and not pooled then
+      exact[self:index(addrs[j])] = { "fill", to }
+    else
+      pooled = true
+      exact[self:index(addrs[j])] = { "pool", false }
+    end
+  end
   self:check_all("release", { exact = exact })
 end
 
