@@ -220,6 +220,21 @@ struct claim_rule {
 /* Where claimed frames go, one per frame as it is claimed. */
 enum claim_sink { SINK_NONE, SINK_DESC, SINK_ADDR, SINK_POOL };
 
+/* Nonzero when the bytes from the frame offset off to off + len do not lie
+ * inside a frame of 1 << shift bytes (offset_mask = its size - 1), or len is
+ * less than min_len.  With L = len, or len + 2^32 when len < min_len (the
+ * subtraction wraps), the bytes fit when off + L <= frame_size, which is
+ * (off + L + frame_size - 1) >> shift < 2: a word or-ed with the claim's
+ * other tests.  With a constant min_len of 1 or more (TX) it is simpler:
+ * off + len - 1 < frame_size. */
+static inline uint64_t frame_len_wrong(uint64_t off, uint32_t len, uint32_t min_len, uint32_t shift,
+				       uint64_t offset_mask)
+{
+	if (__builtin_constant_p(min_len) && min_len >= 1)
+		return (off + (uint32_t)(len - min_len) + (min_len - 1)) >> shift;
+	return (off + (uint32_t)(len - min_len) + min_len + offset_mask) >> shift >> 1;
+}
+
 /* The one claim transaction: moves frames f[0..n) from the script to owner
  * byte `to`, each checked by rule r and written to the sink (descriptors,
  * bare chunk addresses or a pool's stack) as it passes.  Marks as it goes, so
@@ -236,11 +251,8 @@ enum claim_sink { SINK_NONE, SINK_DESC, SINK_ADDR, SINK_POOL };
  *  - options and umem_id, loaded as one word: no bit the rule refuses, and
  *    this UMEM's id;
  *  - the owner byte is the rule's;
- *  - the packet's bytes, from the frame offset off to off + len, lie inside
- *    the frame, and len is at least min_len.  With L = len, or len + 2^32
- *    when len < min_len, that is off + L <= frame_size, or
- *    (off + L + frame_size - 1) >> shift < 2, a test on a word that can be
- *    or-ed with the others and keeps no bound in a register. */
+ *  - the packet's bytes lie inside the frame, and len is at least min_len
+ *    (frame_len_wrong: a word that keeps no bound in a register). */
 static inline __attribute__((always_inline)) uint32_t frames_claim(const struct frames *fr,
 								   const struct lxsk_frame *f, uint32_t n,
 								   struct claim_rule r, uint8_t to,
@@ -273,8 +285,7 @@ static inline __attribute__((always_inline)) uint32_t frames_claim(const struct 
 			options_id = frame_word(e, FRAME_OPTIONS_ID);
 			wrong = (options_id ^ want) & looked_at;
 		}
-		wrong |= (*st ^ owner) |
-			 (((addr & offset_mask) + (uint32_t)(len - r.min_len) + r.min_len + offset_mask) >> shift >> 1);
+		wrong |= (*st ^ owner) | frame_len_wrong(addr & offset_mask, len, r.min_len, shift, offset_mask);
 		if (__builtin_expect(wrong != 0, 0))
 			break;
 		*st = to;
