@@ -178,7 +178,9 @@ int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t l
 		if (p->has_tx)
 			got += ring_alloc_completed(p, b, want - got, len);
 	}
-	return (int)(got + pool_alloc(fr, u->pool, b, want - got, len));
+	if (got < want)
+		got += pool_alloc(fr, u->pool, b, want - got, len);
+	return (int)got;
 }
 
 int lxsk_refill(struct lxsk_sock *s)

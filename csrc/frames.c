@@ -248,6 +248,7 @@ int frames_batch_remove(struct lxsk_batch *b, uint32_t i)
 
 void frames_batch_shift(struct lxsk_batch *b, uint32_t k)
 {
-	memmove(&b->f[0], &b->f[k], (size_t)(b->n - k) * sizeof(b->f[0]));
+	if (k < b->n)
+		memmove(&b->f[0], &b->f[k], (size_t)(b->n - k) * sizeof(b->f[0]));
 	b->n -= k;
 }
