@@ -1,6 +1,8 @@
-/* What a script does with its frames through a UMEM handle: batches, alloc
- * and release, and the checks the frame helpers ask for.  Above umem.c (it
- * uses handles), below the rings. */
+/* What a script does with its frames through a UMEM handle: batches, the
+ * release into the pool (alloc and release themselves are in batch.c: they
+ * take completed frames and give frames to a fill ring first), and the checks
+ * the frame helpers ask for.  Above umem.c (it uses handles), below the
+ * rings. */
 #include <errno.h>
 #include <string.h>
 

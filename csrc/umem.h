@@ -127,8 +127,8 @@ int umem_usable(const struct lxsk_umem *u, const char *what);
 /* The head of a batch of this handle's partition, or NULL with a message. */
 struct batch_head *umem_batch(const struct lxsk_umem *u, const struct lxsk_batch *b, const char *what);
 
-/* Every frame of b (a batch of this handle, checked) to the pool, all or
- * none: a bad frame anywhere releases none. */
+/* (handle.c) Every frame of b (a batch of this handle, checked) to the
+ * pool, all or none: a bad frame anywhere releases none. */
 int umem_release(struct lxsk_umem *u, struct lxsk_batch *b);
 
 /* Ring pairs.  umem_pair_pick finds the pair for a queue or a free slot
