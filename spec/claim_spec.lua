@@ -33,23 +33,32 @@ local function try(u, b, handover, len)
   return false, err
 end
 
+-- Every edge through one hand-over: taken exactly when fits(len), refused
+-- otherwise with the reason why(len) names.
+local function edges(u, handover, fits, why)
+  local b = u:batch(1)
+  for _, edge in ipairs(EDGES) do
+    local len = length(edge, u.max_packet)
+    local ok, err = try(u, b, handover, len)
+    assert.equal(fits(len), ok, ("length %s (%s)"):format(tostring(edge), tostring(len)))
+    if not ok then assert.matches(why(len), err, 1, true) end
+  end
+end
+
 for _, geometry in ipairs { { 2048, 0 }, { 4096, 0 }, { 4096, 100 } } do
   local frame_size, headroom = geometry[1], geometry[2]
+  local past_the_end = "runs past the end of its " .. frame_size .. "-byte frame"
   describe(("claim on %d-byte frames, headroom %d:"):format(frame_size, headroom), function()
     local function umem()
       return xsk.umem { frame_count = 64, frame_size = frame_size, frame_headroom = headroom, fill_size = 16,
                         comp_size = 16 }
     end
+    local function up_to_cap(u) return function(len) return len <= u.max_packet end end
+    local function past() return past_the_end end
 
     it("release takes lengths 0 to cap and refuses every one past it", function()
       local u = umem()
-      local b = u:batch(1)
-      for _, edge in ipairs(EDGES) do
-        local len = length(edge, u.max_packet)
-        local ok, err = try(u, b, function(x) return u:release(x) end, len)
-        assert.equal(len <= u.max_packet, ok, ("length %s (%s)"):format(tostring(edge), tostring(len)))
-        if not ok then assert.matches("runs past the end of its " .. frame_size .. "-byte frame", err, 1, true) end
-      end
+      edges(u, function(x) return u:release(x) end, up_to_cap(u), past)
       u:close()
     end)
 
@@ -57,13 +66,7 @@ for _, geometry in ipairs { { 2048, 0 }, { 4096, 0 }, { 4096, 100 } } do
       net.veth()
       local u = umem()
       local s = u:socket { ifname = "veth1", tx = false, rx_size = 16, auto_fill = false }
-      local b = u:batch(1)
-      for _, edge in ipairs(EDGES) do
-        local len = length(edge, u.max_packet)
-        local ok, err = try(u, b, function(x) return s.fill:produce(x) end, len)
-        assert.equal(len <= u.max_packet, ok, ("length %s (%s)"):format(tostring(edge), tostring(len)))
-        if not ok then assert.matches("runs past the end of its " .. frame_size .. "-byte frame", err, 1, true) end
-      end
+      edges(u, function(x) return s.fill:produce(x) end, up_to_cap(u), past)
       u:close()
     end)
 
@@ -73,14 +76,8 @@ for _, geometry in ipairs { { 2048, 0 }, { 4096, 0 }, { 4096, 100 } } do
       -- descriptors produced, never kicked: the kernel never sees them, and
       -- closing the socket gives them back
       local s = u:socket { ifname = "veth0", rx = false, tx_size = 16, auto_fill = false }
-      local b = u:batch(1)
-      for _, edge in ipairs(EDGES) do
-        local len = length(edge, u.max_packet)
-        local ok, err = try(u, b, function(x) return s.tx:produce(x) end, len)
-        assert.equal(len >= 1 and len <= u.max_packet, ok, ("length %s (%s)"):format(tostring(edge), tostring(len)))
-        local why = len == 0 and "has length 0" or "runs past the end of its " .. frame_size .. "-byte frame"
-        if not ok then assert.matches(why, err, 1, true) end
-      end
+      edges(u, function(x) return s.tx:produce(x) end, function(len) return len >= 1 and len <= u.max_packet end,
+        function(len) return len == 0 and "has length 0" or past_the_end end)
       u:close()
     end)
   end)
