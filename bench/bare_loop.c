@@ -9,7 +9,7 @@
 
 #define MARK_EVERY 256 /* iterations, as in bench/core_bench.lua */
 
-struct simk_bare {
+struct bare_loop {
 	struct simk *k;
 	struct simk_rings r;
 	struct simk_config cfg;
@@ -19,9 +19,9 @@ struct simk_bare {
 	uint32_t nfree;
 };
 
-struct simk_bare *simk_bare_new(struct simk *k)
+struct bare_loop *bare_new(struct simk *k)
 {
-	struct simk_bare *c = calloc(1, sizeof(*c));
+	struct bare_loop *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
@@ -34,7 +34,7 @@ struct simk_bare *simk_bare_new(struct simk *k)
 	if (c->area == MAP_FAILED || !c->stack) {
 		if (c->area == MAP_FAILED)
 			c->area = NULL;
-		simk_bare_free(c);
+		bare_free(c);
 		return NULL;
 	}
 	simk_load(k, c->area);
@@ -44,7 +44,7 @@ struct simk_bare *simk_bare_new(struct simk *k)
 	return c;
 }
 
-void simk_bare_free(struct simk_bare *c)
+void bare_free(struct bare_loop *c)
 {
 	if (!c)
 		return;
@@ -54,13 +54,13 @@ void simk_bare_free(struct simk_bare *c)
 	free(c);
 }
 
-static inline uint64_t chunk_base(const struct simk_bare *c, uint64_t addr)
+static inline uint64_t chunk_base(const struct bare_loop *c, uint64_t addr)
 {
 	return addr & ~((uint64_t)c->cfg.frame_size - 1);
 }
 
 /* Every free frame on the fill ring that fits. */
-static inline void refill(struct simk_bare *c)
+static inline void refill(struct bare_loop *c)
 {
 	uint32_t n = c->nfree, room, idx = 0;
 
@@ -77,7 +77,7 @@ static inline void refill(struct simk_bare *c)
 }
 
 /* Completed TX frames back to the free stack. */
-static inline uint32_t complete(struct simk_bare *c)
+static inline uint32_t complete(struct bare_loop *c)
 {
 	uint32_t idx = 0, n = xsk_ring_cons__peek(&c->r.cq, c->cfg.frame_count, &idx);
 
@@ -88,13 +88,13 @@ static inline uint32_t complete(struct simk_bare *c)
 	return n;
 }
 
-static inline uint32_t tx_pending(struct simk_bare *c)
+static inline uint32_t tx_pending(struct bare_loop *c)
 {
 	return c->r.tx.size - xsk_prod_nb_free(&c->r.tx, c->r.tx.size);
 }
 
 /* Where xdpsock_c kicks with sendto. */
-static inline void kick_tx(struct simk_bare *c, struct simk_result *r)
+static inline void kick_tx(struct bare_loop *c, struct bare_result *r)
 {
 	if (xsk_ring_prod__needs_wakeup(&c->r.tx) && tx_pending(c))
 		r->wakeups++;
@@ -109,7 +109,7 @@ static inline void swap_macs(uint8_t *p)
 	memcpy(p + 6, t, 6);
 }
 
-static void rx_loop(struct simk_bare *c, int mode, uint32_t batch, uint64_t count, struct simk_result *r)
+static void rx_loop(struct bare_loop *c, int mode, uint32_t batch, uint64_t count, struct bare_result *r)
 {
 	uint8_t *area = c->area;
 
@@ -181,7 +181,7 @@ static void rx_loop(struct simk_bare *c, int mode, uint32_t batch, uint64_t coun
 	}
 }
 
-static void tx_loop(struct simk_bare *c, uint32_t batch, uint32_t pkt_len, uint64_t count, struct simk_result *r)
+static void tx_loop(struct bare_loop *c, uint32_t batch, uint32_t pkt_len, uint64_t count, struct bare_result *r)
 {
 	const uint32_t data_offset = c->cfg.data_offset;
 
@@ -216,8 +216,8 @@ static void tx_loop(struct simk_bare *c, uint32_t batch, uint32_t pkt_len, uint6
 	}
 }
 
-void simk_bare_run(struct simk_bare *c, int mode, uint32_t batch, uint32_t pkt_len, uint64_t count,
-		   struct simk_result *r)
+void bare_run(struct bare_loop *c, int mode, uint32_t batch, uint32_t pkt_len, uint64_t count,
+	      struct bare_result *r)
 {
 	if (mode == SIMK_TXONLY)
 		tx_loop(c, batch, pkt_len, count, r);

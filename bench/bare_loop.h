@@ -9,9 +9,9 @@
 #include "simkernel.h"
 
 /* FFI: begin */
-struct simk_bare;
+struct bare_loop;
 
-struct simk_result {
+struct bare_result {
 	uint64_t pkts;      /* received (rxdrop, touch, l2fwd) or put on the TX ring (txonly) */
 	uint64_t tx;        /* put on the TX ring (l2fwd, txonly) */
 	uint64_t dropped;   /* l2fwd: received but not forwarded (no room on the TX ring) */
@@ -23,12 +23,12 @@ struct simk_result {
 
 /* A program on k's rings with a UMEM of its own (frame_count frames, the
  * packet written into each by simk_load), every frame free. */
-struct simk_bare *simk_bare_new(struct simk *k);
-void simk_bare_free(struct simk_bare *c);
+struct bare_loop *bare_new(struct simk *k);
+void bare_free(struct bare_loop *c);
 /* Runs mode's loop, a simk_step after each iteration and a simk_mark every
  * 256, until r->pkts reaches count.  r starts at zero. */
-void simk_bare_run(struct simk_bare *c, int mode, uint32_t batch, uint32_t pkt_len, uint64_t count,
-		   struct simk_result *r);
+void bare_run(struct bare_loop *c, int mode, uint32_t batch, uint32_t pkt_len, uint64_t count,
+	      struct bare_result *r);
 /* FFI: end */
 
 #endif

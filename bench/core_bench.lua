@@ -200,17 +200,17 @@ end
 -- loop for count packets and fills in the counters out.
 local function bare_runner(mode, rx, tx)
   local k = new_kernel(rx, tx)
-  local bare = C.simk_bare_new(k)
-  if bare == nil then die("simk_bare_new: out of memory") end
-  local res = ffi.new("struct simk_result")
+  local bare = C.bare_new(k)
+  if bare == nil then die("bare_new: out of memory") end
+  local res = ffi.new("struct bare_result")
   local function run(count, out)
     ffi.fill(res, ffi.sizeof(res))
-    C.simk_bare_run(bare, MODES[mode], o.batch, o.size, count, res)
+    C.bare_run(bare, MODES[mode], o.batch, o.size, count, res)
     out.pkts, out.tx, out.dropped, out.udp, out.dport_sum, out.iters = tonumber(res.pkts), tonumber(res.tx),
       tonumber(res.dropped), tonumber(res.udp), tonumber(res.dport_sum), tonumber(res.iters)
     if res.wakeups ~= 0 then die("the simulated rings asked for a wakeup") end
   end
-  return { impl = "c", k = k, run = run, close = function() C.simk_bare_free(bare) end }
+  return { impl = "c", k = k, run = run, close = function() C.bare_free(bare) end }
 end
 
 local function lua_runner(mode, rx, tx)

@@ -170,31 +170,47 @@ void simk_load(struct simk *k, uint8_t *area)
 		memcpy(area + (uint64_t)f * k->c.frame_size + k->c.data_offset, pkt, len);
 }
 
-/* The step's loops keep what they need in locals: each descriptor store
- * may alias the struct, and would make the compiler reload its fields. */
-static uint32_t transmit(struct simk *k)
+/* Every function of the simulated kernel is named simk_*, static ones too:
+ * bench/core-run leaves their instructions out by that name.
+ *
+ * Up to max entries from ring `from` that ring `to` has room for: their
+ * indexes in both (*fi, *ti), both reserved; 0 when there are none. */
+static uint32_t simk_take(struct xsk_ring_cons *from, struct xsk_ring_prod *to, uint32_t max, uint32_t *fi,
+			  uint32_t *ti)
 {
-	uint32_t n, idx = 0, cidx = 0, room;
-	const struct xdp_desc *descs;
-	uint64_t *comp, size = k->size, offmask = ~k->chunk_mask, bad = 0;
-	uint32_t tmask, cmask, frame_size = k->c.frame_size;
+	uint32_t n = xsk_ring_cons__peek(from, max, fi), room;
 
-	n = xsk_ring_cons__peek(&k->ktx, k->c.tx_size, &idx);
 	if (!n)
 		return 0;
-	room = xsk_prod_nb_free(&k->kcomp, n);
+	room = xsk_prod_nb_free(to, n);
 	if (room < n) {
-		xsk_ring_cons__cancel(&k->ktx, n - room);
+		xsk_ring_cons__cancel(from, n - room);
 		n = room;
 	}
-	if (!n || xsk_ring_prod__reserve(&k->kcomp, n, &cidx) != n) {
-		xsk_ring_cons__cancel(&k->ktx, n);
+	if (!n || xsk_ring_prod__reserve(to, n, ti) != n) {
+		xsk_ring_cons__cancel(from, n);
 		return 0;
 	}
-	descs = k->ktx.ring;
-	tmask = k->ktx.mask;
-	comp = k->kcomp.ring;
-	cmask = k->kcomp.mask;
+	return n;
+}
+
+static void simk_give(struct xsk_ring_cons *from, struct xsk_ring_prod *to, uint32_t n)
+{
+	xsk_ring_prod__submit(to, n);
+	xsk_ring_cons__release(from, n);
+}
+
+/* The step's loops keep what they need in locals: each descriptor store
+ * may alias the struct, and would make the compiler reload its fields. */
+static uint32_t simk_transmit(struct simk *k)
+{
+	uint32_t idx = 0, cidx = 0, n = simk_take(&k->ktx, &k->kcomp, k->c.tx_size, &idx, &cidx);
+	const struct xdp_desc *const descs = k->ktx.ring;
+	uint64_t *const comp = k->kcomp.ring;
+	const uint64_t size = k->size, offmask = ~k->chunk_mask;
+	const uint32_t tmask = k->ktx.mask, cmask = k->kcomp.mask, frame_size = k->c.frame_size;
+	uint64_t bad = 0;
+
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = &descs[(idx + i) & tmask];
 
@@ -203,37 +219,21 @@ static uint32_t transmit(struct simk *k)
 		bad += d->addr >= size || !d->len || (d->addr & offmask) + d->len > frame_size;
 		comp[(cidx + i) & cmask] = d->addr;
 	}
-	xsk_ring_prod__submit(&k->kcomp, n);
-	xsk_ring_cons__release(&k->ktx, n);
+	simk_give(&k->ktx, &k->kcomp, n);
 	k->tx_invalid += bad;
 	k->ntx += n;
 	return n;
 }
 
-static uint32_t receive(struct simk *k)
+static uint32_t simk_receive(struct simk *k)
 {
-	uint32_t n, idx = 0, ridx = 0, room;
-	const uint64_t *fill;
-	struct xdp_desc *descs;
-	uint64_t chunk_mask = k->chunk_mask;
-	uint32_t fmask, rmask, data_offset = k->c.data_offset, len = k->c.pkt_len;
+	uint32_t idx = 0, ridx = 0, n = simk_take(&k->kfill, &k->krx, k->c.budget, &idx, &ridx);
+	const uint64_t *const fill = k->kfill.ring;
+	struct xdp_desc *const descs = k->krx.ring;
+	const uint64_t chunk_mask = k->chunk_mask;
+	const uint32_t fmask = k->kfill.mask, rmask = k->krx.mask, data_offset = k->c.data_offset,
+		       len = k->c.pkt_len;
 
-	n = xsk_ring_cons__peek(&k->kfill, k->c.budget, &idx);
-	if (!n)
-		return 0;
-	room = xsk_prod_nb_free(&k->krx, n);
-	if (room < n) {
-		xsk_ring_cons__cancel(&k->kfill, n - room);
-		n = room;
-	}
-	if (!n || xsk_ring_prod__reserve(&k->krx, n, &ridx) != n) {
-		xsk_ring_cons__cancel(&k->kfill, n);
-		return 0;
-	}
-	fill = k->kfill.ring;
-	fmask = k->kfill.mask;
-	descs = k->krx.ring;
-	rmask = k->krx.mask;
 	for (uint32_t i = 0; i < n; i++) {
 		struct xdp_desc *d = &descs[(ridx + i) & rmask];
 
@@ -241,8 +241,7 @@ static uint32_t receive(struct simk *k)
 		d->len = len;
 		d->options = 0;
 	}
-	xsk_ring_prod__submit(&k->krx, n);
-	xsk_ring_cons__release(&k->kfill, n);
+	simk_give(&k->kfill, &k->krx, n);
 	k->nrx += n;
 	return n;
 }
@@ -257,9 +256,9 @@ uint32_t simk_step(struct simk *k)
 	uint32_t moved = 0;
 
 	if (k->tx)
-		moved += transmit(k);
+		moved += simk_transmit(k);
 	if (k->rx)
-		moved += receive(k);
+		moved += simk_receive(k);
 	k->steps++;
 	k->ticks += __rdtsc() - t0;
 	return moved;
@@ -273,7 +272,7 @@ static uint64_t monotonic_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void add_mark(struct simk *k, uint64_t pkts, bool opens_slice)
+static void simk_add_mark(struct simk *k, uint64_t pkts, bool opens_slice)
 {
 	if (k->nmarks < MAX_MARKS)
 		k->marks[k->nmarks++] = (struct mark){ .tsc = __rdtsc(), .sim = k->ticks, .pkts = pkts, .first = opens_slice };
@@ -288,17 +287,17 @@ void simk_measure_clear(struct simk *k)
 
 void simk_slice_begin(struct simk *k, uint64_t pkts)
 {
-	add_mark(k, pkts, true);
+	simk_add_mark(k, pkts, true);
 }
 
 void simk_mark(struct simk *k, uint64_t pkts)
 {
-	add_mark(k, pkts, false);
+	simk_add_mark(k, pkts, false);
 }
 
 void simk_slice_end(struct simk *k, uint64_t pkts)
 {
-	add_mark(k, pkts, false);
+	simk_add_mark(k, pkts, false);
 }
 
 static int by_value(const void *a, const void *b)
