@@ -2,6 +2,7 @@
 #   build/lua/xsk/core.so       the C core and the Lua C module xsk.core
 #   build/lua/xsk/bpf/*.bpf.o   the XDP programs (found next to core.so)
 #   build/obj/, build/gen/      objects; the FFI declarations cut from the headers
+#   build/bench-core/           make bench-core's library: the core's objects and a simulated kernel
 # From a checkout, Lua finds the modules with package.path "lua/?.lua" and
 # package.cpath "build/lua/?.so" (spec/support/paths.lua, examples, tools).
 BUILD   ?= build

@@ -132,6 +132,57 @@ int lxsk_poll(struct lxsk_sock *s, int events, int timeout_ms)
 
 /* ---- batches: the hot path ---- */
 
+/* All or nothing: a bad frame anywhere in the batch releases none.  A
+ * receiver's frames go straight back onto the fill ring of the handle's first
+ * socket that fills automatically, as far as it wants them there (what recv
+ * would move there from the pool next), and the rest to the pool, so they
+ * need not pass through the pool. */
+int lxsk_release(struct lxsk_umem *u, struct lxsk_batch *b)
+{
+	if (umem_usable(u, "release"))
+		return -EBADF;
+	if (!umem_batch(u, b, "release"))
+		return -lxsk_errno();
+	for (struct link *l = u->socks.next; l != &u->socks; l = l->next) {
+		struct port *p = &sock_of_node(l)->port;
+
+		if (p->has_rx && p->auto_fill)
+			return ring_release(p, b, "release");
+	}
+	return umem_release(u, b);
+}
+
+/* Frames for TX come with their length set to len (0: empty), so a sender
+ * that fills them from a template needs no per-frame pass of its own.  The
+ * frames the kernel has finished sending are free already: they come
+ * straight from the completion rings of the handle's sockets, and only the
+ * rest from the pool, so a sender's frames need not pass through the pool. */
+int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t len)
+{
+	const struct frames *fr = &u->um->frames;
+	struct batch_head *h;
+	uint32_t room, want, got = 0, most = fr->frame_size - fr->data_offset;
+
+	if (umem_usable(u, "alloc"))
+		return -EBADF;
+	h = umem_batch(u, b, "alloc");
+	if (!h)
+		return -lxsk_errno();
+	if (len > most)
+		return lxsk_fail(EMSGSIZE, "alloc: length %u is more than a frame holds (%u bytes)", len, most);
+	room = h->cap - b->n;
+	want = n < room ? n : room;
+	for (struct link *l = u->socks.next; l != &u->socks && got < want; l = l->next) {
+		struct port *p = &sock_of_node(l)->port;
+
+		if (p->has_tx)
+			got += ring_alloc_completed(p, b, want - got, len);
+	}
+	if (got < want)
+		got += pool_alloc(fr, u->pool, b, want - got, len);
+	return (int)got;
+}
+
 int lxsk_refill(struct lxsk_sock *s)
 {
 	if (s->closed)
@@ -158,10 +209,16 @@ int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 		return no_ring(p, "RX", "rx_size", "recv");
 	room = room_of(b);
 	/* A socket that forwards gets its frames back through the completion
-	 * ring: recycle them before refilling, as every loop of l2fwd must. */
-	if (p->has_tx)
+	 * ring: recycle them before refilling, as every loop of l2fwd must,
+	 * straight onto the fill ring as far as it wants them. */
+	if (p->has_tx) {
+		if (p->auto_fill)
+			ring_recycle_to_fill(p);
 		ring_complete(p, NULL, p->comp_size);
-	if (p->auto_fill)
+	}
+	/* Topped up from the pool only when low: in between, release puts the
+	 * script's frames straight back onto it. */
+	if (p->auto_fill && ring_fill_low(p))
 		ring_refill(p);
 	got = ring_receive(p, b, room, "recv");
 	if (got || !room || !timeout_ms)

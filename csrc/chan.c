@@ -204,7 +204,7 @@ int lxsk_chan_recv(struct lxsk_chan *c, struct lxsk_batch *b, uint32_t max)
 		if (__builtin_expect(!st, 0))
 			continue;
 		own_set(st, user);
-		frame_fill(&m, &b->f[bn++], d->addr, d->len, d->options);
+		frame_fill(&m, &b->f[bn++], d->addr, side_by_side(d->len, d->options));
 	}
 	__atomic_store_n(&ch->cons, idx + avail, __ATOMIC_RELEASE);
 	avail = bn - b->n;

@@ -54,21 +54,25 @@ void pool_fini(struct pool *p)
 	p->count = 0;
 }
 
+/* Each store to an owner byte may alias anything, so the loop reads nothing
+ * through a pointer but the stack. */
 uint32_t pool_alloc(const struct frames *fr, struct pool *p, struct lxsk_batch *b, uint32_t n, uint32_t len)
 {
-	const struct frames m = *fr;
-	const uint64_t *stack = p->stack;
+	uint8_t *const state = fr->state;
+	const uint32_t shift = fr->shift;
+	const uint8_t mine = lxsk_owner_byte(LXSK_OWN_USER, p->tag);
+	const struct fresh_entry fresh = frames_fresh_entry(fr, len);
 	struct lxsk_frame *f = &b->f[b->n];
-	uint32_t pc = p->count, got = n < pc ? n : pc;
-	uint8_t mine = lxsk_owner_byte(LXSK_OWN_USER, p->tag);
+	const uint64_t *top = p->stack + p->count;
+	uint32_t got = n < p->count ? n : p->count;
 
 	for (uint32_t i = 0; i < got; i++) {
-		uint64_t chunk = stack[--pc];
+		const uint64_t chunk = *--top;
 
-		own_set(frame_state(&m, chunk), mine);
-		frame_fill(&m, f++, chunk + m.data_offset, len, 0);
+		own_set(&state[chunk >> shift], mine);
+		frame_fill_fresh(&f[i], &fresh, chunk);
 	}
-	p->count = pc;
+	p->count -= got;
 	b->n += got;
 	return got;
 }
@@ -250,6 +254,7 @@ int frames_batch_remove(struct lxsk_batch *b, uint32_t i)
 
 void frames_batch_shift(struct lxsk_batch *b, uint32_t k)
 {
-	memmove(&b->f[0], &b->f[k], (size_t)(b->n - k) * sizeof(b->f[0]));
+	if (k < b->n)
+		memmove(&b->f[0], &b->f[k], (size_t)(b->n - k) * sizeof(b->f[0]));
 	b->n -= k;
 }

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lxsk.h"
 #include "uapi.h"
@@ -136,15 +137,99 @@ static inline uint32_t frame_room(const struct frames *m, uint64_t addr)
 	return m->frame_size - (uint32_t)(addr & ~m->chunk_mask);
 }
 
-static inline void frame_fill(const struct frames *m, struct lxsk_frame *f, uint64_t addr, uint32_t len,
-			      uint32_t options)
+/* Entries and descriptors are read and written a 64-bit word at a time where
+ * two 32-bit fields lie side by side: len and options (in both), umem_id and
+ * cap, options and umem_id.  side_by_side makes such a word from the two
+ * values, and the accessors take the bytes from the start of the struct, so
+ * that no access reaches past the field it is named after. */
+static inline uint64_t side_by_side(uint32_t first, uint32_t second)
+{
+	const uint32_t pair[2] = { first, second };
+	uint64_t w;
+
+	memcpy(&w, pair, sizeof(w));
+	return w;
+}
+
+_Static_assert(__builtin_offsetof(struct lxsk_frame, options) == __builtin_offsetof(struct lxsk_frame, len) + 4 &&
+		       __builtin_offsetof(struct lxsk_frame, umem_id) == __builtin_offsetof(struct lxsk_frame, len) + 8 &&
+		       __builtin_offsetof(struct lxsk_frame, cap) == __builtin_offsetof(struct lxsk_frame, len) + 12 &&
+		       sizeof(struct lxsk_frame) == __builtin_offsetof(struct lxsk_frame, len) + 16,
+	       "struct lxsk_frame ends in len, options, umem_id, cap");
+_Static_assert(__builtin_offsetof(struct xdp_desc, options) == __builtin_offsetof(struct xdp_desc, len) + 4,
+	       "struct xdp_desc has options right after len");
+
+/* Where the words of an entry start. */
+enum frame_word_at {
+	FRAME_LEN_OPTIONS = __builtin_offsetof(struct lxsk_frame, len),
+	FRAME_OPTIONS_ID = __builtin_offsetof(struct lxsk_frame, options),
+	FRAME_ID_CAP = __builtin_offsetof(struct lxsk_frame, umem_id),
+};
+
+static inline uint64_t frame_word(const struct lxsk_frame *f, enum frame_word_at at)
+{
+	uint64_t w;
+
+	memcpy(&w, (const char *)f + at, sizeof(w));
+	return w;
+}
+
+static inline void frame_set_word(struct lxsk_frame *f, enum frame_word_at at, uint64_t w)
+{
+	memcpy((char *)f + at, &w, sizeof(w));
+}
+
+static inline uint64_t desc_len_options(const struct xdp_desc *d)
+{
+	uint64_t w;
+
+	memcpy(&w, (const char *)d + __builtin_offsetof(struct xdp_desc, len), sizeof(w));
+	return w;
+}
+
+static inline void desc_set_len_options(struct xdp_desc *d, uint64_t w)
+{
+	memcpy((char *)d + __builtin_offsetof(struct xdp_desc, len), &w, sizeof(w));
+}
+
+/* Fills an entry for the frame at addr; len_options: its len and options,
+ * side_by_side. */
+static inline void frame_fill(const struct frames *m, struct lxsk_frame *f, uint64_t addr, uint64_t len_options)
 {
 	f->data = m->area + addr;
 	f->addr = addr;
-	f->len = len;
-	f->options = options;
-	f->umem_id = m->id;
-	f->cap = frame_room(m, addr);
+	frame_set_word(f, FRAME_LEN_OPTIONS, len_options);
+	frame_set_word(f, FRAME_ID_CAP, side_by_side(m->id, frame_room(m, addr)));
+}
+
+/* The part of a freshly handed-out frame's entry that is the same for every
+ * frame: it sits at data_offset in its chunk, has length len, no options.
+ * The entry's last 16 bytes are written as one copy (as two words, or four
+ * fields, the compiler makes a meal of it). */
+struct fresh_entry {
+	uint8_t *area;
+	uint32_t data_offset;
+	struct {
+		uint32_t len, options, umem_id, cap;
+	} tail;
+};
+
+static inline struct fresh_entry frames_fresh_entry(const struct frames *m, uint32_t len)
+{
+	return (struct fresh_entry){
+		.area = m->area,
+		.data_offset = m->data_offset,
+		.tail = { .len = len, .options = 0, .umem_id = m->id, .cap = m->frame_size - m->data_offset },
+	};
+}
+
+static inline void frame_fill_fresh(struct lxsk_frame *f, const struct fresh_entry *t, uint64_t chunk)
+{
+	const uint64_t addr = chunk + t->data_offset;
+
+	f->data = t->area + addr;
+	f->addr = addr;
+	memcpy((char *)f + FRAME_LEN_OPTIONS, &t->tail, sizeof(t->tail));
 }
 
 /* What a hand-over from the script demands of each frame: its owner byte,
@@ -156,24 +241,23 @@ struct claim_rule {
 	uint32_t bad_options;
 };
 
-/* Whether the script may hand frame f over under rule r.  The send loop runs
- * this for every packet, so the tests are combined without branches, except
- * the one that keeps the owner byte load inside the array. */
-static inline bool frame_claimable(const struct frames *m, const struct lxsk_frame *f, struct claim_rule r)
-{
-	uint64_t addr = f->addr;
-	uint32_t room = m->frame_size - (uint32_t)(addr & ~m->chunk_mask);
-	unsigned wrong;
-
-	if (addr >= m->size)
-		return false;
-	wrong = (f->umem_id ^ m->id) | (f->options & r.bad_options) | (own_get(frame_state(m, addr)) ^ r.owner) |
-		((f->len - r.min_len) > room - r.min_len);
-	return !wrong;
-}
-
 /* Where claimed frames go, one per frame as it is claimed. */
 enum claim_sink { SINK_NONE, SINK_DESC, SINK_ADDR, SINK_POOL };
+
+/* Nonzero when the bytes from the frame offset off to off + len do not lie
+ * inside a frame of 1 << shift bytes (offset_mask = its size - 1), or len is
+ * less than min_len.  With L = len, or len + 2^32 when len < min_len (the
+ * subtraction wraps), the bytes fit when off + L <= frame_size, which is
+ * (off + L + frame_size - 1) >> shift < 2: a word or-ed with the claim's
+ * other tests.  With a constant min_len of 1 or more (TX) it is simpler:
+ * off + len - 1 < frame_size. */
+static inline uint64_t frame_len_wrong(uint64_t off, uint32_t len, uint32_t min_len, uint32_t shift,
+				       uint64_t offset_mask)
+{
+	if (__builtin_constant_p(min_len) && min_len >= 1)
+		return (off + (uint32_t)(len - min_len) + (min_len - 1)) >> shift;
+	return (off + (uint32_t)(len - min_len) + min_len + offset_mask) >> shift >> 1;
+}
 
 /* The one claim transaction: moves frames f[0..n) from the script to owner
  * byte `to`, each checked by rule r and written to the sink (descriptors,
@@ -181,35 +265,70 @@ enum claim_sink { SINK_NONE, SINK_DESC, SINK_ADDR, SINK_POOL };
  * a frame listed twice is refused at its second place.  All or nothing: on
  * the first refusal every mark is undone and its index returned; n when all
  * passed.  The sink kind is a constant at every call, so each call site
- * compiles to a loop of its own. */
+ * compiles to a loop of its own.
+ *
+ * The send loop runs this for every packet, so it is written for the
+ * compiler: everything it needs is in locals first (a store to an owner byte,
+ * a char, may alias anything and would make it reload every field reached
+ * through a pointer), and after the test that keeps the owner byte load
+ * inside the array the others are combined without branches:
+ *  - options and umem_id, loaded as one word: no bit the rule refuses, and
+ *    this UMEM's id;
+ *  - the owner byte is the rule's;
+ *  - the packet's bytes lie inside the frame, and len is at least min_len
+ *    (frame_len_wrong: a word that keeps no bound in a register). */
 static inline __attribute__((always_inline)) uint32_t frames_claim(const struct frames *fr,
 								   const struct lxsk_frame *f, uint32_t n,
 								   struct claim_rule r, uint8_t to,
 								   enum claim_sink kind, void *sink)
 {
-	const struct frames m = *fr;
+	uint8_t *const state = fr->state;
+	const uint64_t size = fr->size, chunk_mask = fr->chunk_mask, offset_mask = ~fr->chunk_mask;
+	const uint32_t shift = fr->shift, owner = r.owner, fr_id = fr->id;
+	const uint64_t want = side_by_side(0, fr_id), looked_at = side_by_side(r.bad_options, ~0u);
+	const struct lxsk_frame *e = f, *const end = f + n;
 	struct xdp_desc *d = sink;
 	uint64_t *a = sink;
 	struct pool *p = sink;
 	uint64_t *stack = kind == SINK_POOL ? p->stack + p->count : NULL;
 
-	for (uint32_t i = 0; i < n; i++) {
-		if (__builtin_expect(!frame_claimable(&m, &f[i], r), 0)) {
-			for (uint32_t j = 0; j < i; j++)
-				own_set(frame_state(&m, f[j].addr), r.owner);
-			return i;
+	for (; e < end; e++) {
+		const uint64_t addr = e->addr;
+		const uint32_t len = e->len;
+		uint64_t options_id, wrong;
+		uint8_t *st;
+
+		if (__builtin_expect(addr >= size, 0))
+			break;
+		st = state + (addr >> shift);
+		/* A rule that refuses no option bit (release and fill say so
+		 * with a constant) has only the id to compare. */
+		if (__builtin_constant_p(r.bad_options) && !r.bad_options) {
+			wrong = e->umem_id ^ fr_id;
+		} else {
+			options_id = frame_word(e, FRAME_OPTIONS_ID);
+			wrong = (options_id ^ want) & looked_at;
 		}
-		own_set(frame_state(&m, f[i].addr), to);
+		wrong |= (own_get(st) ^ owner) | frame_len_wrong(addr & offset_mask, len, r.min_len, shift, offset_mask);
+		if (__builtin_expect(wrong != 0, 0))
+			break;
+		own_set(st, to);
 		switch (kind) {
 		case SINK_DESC:
-			d[i].addr = f[i].addr;
-			d[i].len = f[i].len;
-			d[i].options = f[i].options;
+			/* len and options are laid out alike in both */
+			d->addr = addr;
+			desc_set_len_options(d, frame_word(e, FRAME_LEN_OPTIONS));
+			d++;
 			break;
-		case SINK_ADDR: a[i] = f[i].addr & m.chunk_mask; break;
-		case SINK_POOL: stack[i] = f[i].addr & m.chunk_mask; break;
+		case SINK_ADDR: *a++ = addr & chunk_mask; break;
+		case SINK_POOL: *stack++ = addr & chunk_mask; break;
 		case SINK_NONE: break;
 		}
+	}
+	if (__builtin_expect(e < end, 0)) {
+		for (const struct lxsk_frame *g = f; g < e; g++)
+			own_set(&state[g->addr >> shift], r.owner);
+		return (uint32_t)(e - f);
 	}
 	if (kind == SINK_POOL)
 		p->count += n;

@@ -1,6 +1,8 @@
-/* What a script does with its frames through a UMEM handle: batches, alloc
- * and release, and the checks the frame helpers ask for.  Above umem.c (it
- * uses handles), below the rings. */
+/* What a script does with its frames through a UMEM handle: batches, the
+ * release into the pool (alloc and release themselves are in batch.c: they
+ * take completed frames and give frames to a fill ring first), and the checks
+ * the frame helpers ask for.  Above umem.c (it uses handles), below the
+ * rings. */
 #include <errno.h>
 #include <string.h>
 
@@ -47,37 +49,12 @@ int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f)
 	return (int)frame_room(fr, f->addr);
 }
 
-/* Frames for TX come with their length set to len (0: empty), so a sender
- * that fills them from a template needs no per-frame pass of its own. */
-int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t len)
-{
-	const struct frames *fr = &u->um->frames;
-	struct batch_head *h;
-	uint32_t room, most = fr->frame_size - fr->data_offset;
-
-	if (umem_usable(u, "alloc"))
-		return -EBADF;
-	h = umem_batch(u, b, "alloc");
-	if (!h)
-		return -lxsk_errno();
-	if (len > most)
-		return lxsk_fail(EMSGSIZE, "alloc: length %u is more than a frame holds (%u bytes)", len, most);
-	room = h->cap - b->n;
-	return (int)pool_alloc(fr, u->pool, b, n < room ? n : room, len);
-}
-
-/* All or nothing: a bad frame anywhere in the batch releases none. */
-int lxsk_release(struct lxsk_umem *u, struct lxsk_batch *b)
+int umem_release(struct lxsk_umem *u, struct lxsk_batch *b)
 {
 	const struct frames *fr = &u->um->frames;
 	struct claim_rule rule = { lxsk_owner_byte(LXSK_OWN_USER, u->part), 0, 0 };
-	uint32_t n, done;
+	uint32_t n = b->n, done;
 
-	if (umem_usable(u, "release"))
-		return -EBADF;
-	if (!umem_batch(u, b, "release"))
-		return -lxsk_errno();
-	n = b->n;
 	done = frames_claim(fr, b->f, n, rule, lxsk_owner_byte(LXSK_OWN_POOL, u->part), SINK_POOL, u->pool);
 	if (done < n)
 		return frames_refusal(fr, b, done, rule, "release");

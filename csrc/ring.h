@@ -38,10 +38,24 @@ struct port {
 
 /* The script's frames to the fill ring, all or none; 0 when it has no room. */
 int ring_fill(struct port *p, struct lxsk_batch *b, const char *what);
+/* The script's frames back, all or none: the first straight onto the fill
+ * ring, as far as auto-fill wants them there, the rest to the pool.  Returns
+ * how many, or the refusal, named `what` alone (the frames are the UMEM's,
+ * not this socket's). */
+int ring_release(struct port *p, struct lxsk_batch *b, const char *what);
 /* Tops the fill ring up from the pool (auto-fill); returns how many went. */
 uint32_t ring_refill(struct port *p);
+/* Whether the fill ring lacks more than half its target: recv tops it up
+ * only then, so that in between released frames can go straight onto it. */
+bool ring_fill_low(const struct port *p);
+/* Completed TX frames straight to the fill ring, as far as auto-fill wants
+ * them there; returns how many went. */
+uint32_t ring_recycle_to_fill(struct port *p);
 /* Completed TX frames to the end of batch b, or to the pool when b is NULL. */
 uint32_t ring_complete(struct port *p, struct lxsk_batch *b, uint32_t max);
+/* Up to max completed TX frames to the end of b as fresh frames, the same as
+ * pool_alloc hands out (at data_offset, length len); returns how many. */
+uint32_t ring_alloc_completed(struct port *p, struct lxsk_batch *b, uint32_t max, uint32_t len);
 /* Received frames to the end of b, whole packets only. */
 int ring_receive(struct port *p, struct lxsk_batch *b, uint32_t max, const char *what);
 /* The first n frames of b to the TX ring: every one passes or none goes.

@@ -304,6 +304,40 @@ static bool in_zerocopy(int fd)
 	return !getsockopt(fd, SOL_XDP, XDP_OPTIONS, &opts, &len) && (opts.flags & XDP_OPTIONS_ZEROCOPY);
 }
 
+/* A socket of handle u on pair, not yet bound or counted in. */
+static struct lxsk_sock *sock_alloc(struct lxsk_umem *u, const struct lxsk_sock_opts *o, struct pair *pair,
+				    int ifindex)
+{
+	struct lxsk_sock *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		lxsk_fail(ENOMEM, "%s queue %u: out of memory", o->ifname, o->queue);
+		return NULL;
+	}
+	s->u = u;
+	s->ifindex = ifindex;
+	s->pid = getpid();
+	set_port(s, o, pair);
+	return s;
+}
+
+/* Counts a socket whose rings are set up into its pair, UMEM and handle
+ * (under the UMEM's lock). */
+static void sock_enlist(struct lxsk_sock *s, const struct lxsk_sock_opts *o, uint64_t cookie)
+{
+	struct lxsk_umem *u = s->u;
+	struct umem *um = u->um;
+
+	s->is_first = !um->had_sockets;
+	umem_pair_attach(um, s->port.pair, u->part, cookie, s->ifindex, o->queue, s->port.has_rx,
+			 o->load_program != 0);
+	um->nsocks++;
+	um->had_sockets = true;
+	handle_ref(u);
+	link_add(&u->socks, &s->node);
+	u->nsocks++;
+}
+
 struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts *o)
 {
 	struct umem *um = u->um;
@@ -349,28 +383,16 @@ struct lxsk_sock *lxsk_sock_new(struct lxsk_umem *u, const struct lxsk_sock_opts
 	pair = choose_pair(u, o, cookie, ifindex);
 	if (!pair)
 		goto out;
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		lxsk_fail(ENOMEM, "%s queue %u: out of memory", o->ifname, o->queue);
+	s = sock_alloc(u, o, pair, ifindex);
+	if (!s)
 		goto out;
-	}
-	s->u = u;
-	s->ifindex = ifindex;
-	s->pid = getpid();
-	set_port(s, o, pair);
 	if (bind_socket(s, o)) {
 		free(s);
 		s = NULL;
 		goto out;
 	}
-	s->is_first = !um->had_sockets;
 	s->port.zerocopy = in_zerocopy(s->port.fd);
-	umem_pair_attach(um, pair, u->part, cookie, ifindex, o->queue, s->port.has_rx, o->load_program != 0);
-	um->nsocks++;
-	um->had_sockets = true;
-	handle_ref(u);
-	link_add(&u->socks, &s->node);
-	u->nsocks++;
+	sock_enlist(s, o, cookie);
 	/* Tried on a throwaway socket before: only a kernel gone odd fails here. */
 	if (apply_options(s->port.fd, o, o->ifname)) {
 		pthread_mutex_unlock(&um->lock);
@@ -383,6 +405,44 @@ out:
 	pthread_mutex_unlock(&um->lock);
 	lxsk_xdp_unlock();
 	/* Packets may arrive the moment the socket is bound. */
+	if (s && s->port.auto_fill)
+		ring_refill(&s->port);
+	return s;
+}
+
+struct lxsk_sock *sock_new_on_rings(struct lxsk_umem *u, const struct lxsk_sock_opts *o, const struct sock_rings *r)
+{
+	struct umem *um = u->um;
+	struct lxsk_sock *s = NULL;
+	struct pair *pair;
+
+	if (check_opts(u, o))
+		return NULL;
+	if (um->xu) {
+		lxsk_fail(EINVAL, "%s queue %u: the UMEM is registered with the kernel, whose rings libxdp sets up",
+			  o->ifname, o->queue);
+		return NULL;
+	}
+	pthread_mutex_lock(&um->lock);
+	pair = choose_pair(u, o, 0, 0);
+	if (!pair)
+		goto out;
+	/* A pair already in use keeps the rings it has. */
+	if (pair->state != PAIR_LIVE) {
+		pair->fq = r->fq;
+		pair->cq = r->cq;
+	}
+	s = sock_alloc(u, o, pair, 0);
+	if (!s)
+		goto out;
+	if (s->port.has_rx)
+		s->port.rx = r->rx;
+	if (s->port.has_tx)
+		s->port.tx = r->tx;
+	s->port.fd = r->fd;
+	sock_enlist(s, o, 0);
+out:
+	pthread_mutex_unlock(&um->lock);
 	if (s && s->port.auto_fill)
 		ring_refill(&s->port);
 	return s;

@@ -139,12 +139,11 @@ static struct lxsk_umem *new_handle(struct umem *um, uint8_t part)
 	return u;
 }
 
-struct lxsk_umem *lxsk_umem_new(const struct lxsk_umem_opts *o)
+struct lxsk_umem *umem_make(const struct lxsk_umem_opts *o)
 {
 	struct lxsk_umem *u;
 	struct umem *um;
 
-	lxsk_libxdp_quiet();
 	if (check_opts(o))
 		return NULL;
 	um = calloc(1, sizeof(*um));
@@ -171,21 +170,30 @@ struct lxsk_umem *lxsk_umem_new(const struct lxsk_umem_opts *o)
 	if (pool_init(&um->lost, &um->frames, LXSK_SPARE_TAG, false))
 		goto fail;
 	um->part_used[0] = true;
-	if (register_umem(um, o))
-		goto fail;
 	um->pairs[0].state = PAIR_FRESH;
 	um->handles = 1;
 	u = new_handle(um, 0);
-	if (!u) {
-		xsk_umem__delete(um->xu);
+	if (!u)
 		goto fail;
-	}
 	return u;
 fail:
 	release_memory(um);
 	pthread_mutex_destroy(&um->lock);
 	free(um);
 	return NULL;
+}
+
+struct lxsk_umem *lxsk_umem_new(const struct lxsk_umem_opts *o)
+{
+	struct lxsk_umem *u;
+
+	lxsk_libxdp_quiet();
+	u = umem_make(o);
+	if (u && register_umem(u->um, o)) {
+		handle_unref(u);
+		return NULL;
+	}
+	return u;
 }
 
 struct lxsk_umem *lxsk_umem_share(struct lxsk_umem *u, uint32_t frames)

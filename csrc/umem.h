@@ -113,6 +113,13 @@ static inline void link_del(struct link *l)
 	link_init(l);
 }
 
+/* A UMEM the kernel does not know: its memory, owner bytes and first
+ * handle, everything lxsk_umem_new makes but the registration.  Its first
+ * pair's rings are zero until whoever drives them sets them up (the
+ * socket layer's sock_new_on_rings); lxsk_umem_new registers it with the
+ * kernel through libxdp, which sets them up. */
+struct lxsk_umem *umem_make(const struct lxsk_umem_opts *o);
+
 /* Whether this process made the UMEM (false in a forked child). */
 bool umem_ours(const struct umem *um);
 
@@ -148,6 +155,10 @@ int umem_usable(const struct lxsk_umem *u, const char *what);
 
 /* The head of a batch of this handle's partition, or NULL with a message. */
 struct batch_head *umem_batch(const struct lxsk_umem *u, const struct lxsk_batch *b, const char *what);
+
+/* (handle.c) Every frame of b (a batch of this handle, checked) to the
+ * pool, all or none: a bad frame anywhere releases none. */
+int umem_release(struct lxsk_umem *u, struct lxsk_batch *b);
 
 /* Ring pairs.  umem_pair_pick finds the pair for a queue or a free slot
  * (under the lock); the socket layer binds, then umem_pair_attach counts the

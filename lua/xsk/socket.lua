@@ -53,11 +53,10 @@ FillRing.__index, CompRing.__index, RxRing.__index, TxRing.__index = FillRing, C
 local RING_IDS = { fill = C.LXSK_RING_FILL, comp = C.LXSK_RING_COMP, rx = C.LXSK_RING_RX, tx = C.LXSK_RING_TX }
 local EVENTS = { ["in"] = C.LXSK_POLL_IN, out = C.LXSK_POLL_OUT, inout = C.LXSK_POLL_IN + C.LXSK_POLL_OUT }
 
--- Opens a socket on umem; returns it, or nil and a message.
-function M.open(umem, cfg)
-  if type(umem) ~= "table" or getmetatable(umem) ~= require("xsk.umem").Umem then
-    return nil, "xsk.socket: the first argument must be an xsk.umem"
-  end
+-- The checked option table for cfg and the struct lxsk_sock_opts the core
+-- takes, or nil and a message.  The struct points into the table's strings:
+-- keep the table while the struct is used.
+function M.c_options(cfg)
   local o, err = options("xsk.socket", M.schema, cfg)
   if not o then return nil, err end
   err = base.missing("xsk.socket", o, { "ifname" })
@@ -77,8 +76,12 @@ function M.open(umem, cfg)
   opts.tx_budget = o.tx_budget
   opts.auto_fill = o.auto_fill and 1 or 0
   opts.multi_buffer = o.multi_buffer and 1 or 0
-  local s = C.lxsk_sock_new(umem.u, opts)
-  if s == nil then return nil, core_error("xsk.socket") end
+  return o, opts
+end
+
+-- The socket object for s, a struct lxsk_sock * the core made on umem's
+-- handle with the options o (from M.c_options); it owns s from now on.
+function M.wrap(umem, s, o)
   ffi.gc(s, C.lxsk_sock_free)
   local self = setmetatable({
     s = s, umem = umem, ifname = o.ifname, queue = o.queue, batch_size = o.batch_size,
@@ -90,6 +93,18 @@ function M.open(umem, cfg)
   if o.tx then self.tx = setmetatable({ s = s, sock = self }, TxRing) end
   umem.sockets[#umem.sockets + 1] = self
   return self
+end
+
+-- Opens a socket on umem; returns it, or nil and a message.
+function M.open(umem, cfg)
+  if type(umem) ~= "table" or getmetatable(umem) ~= require("xsk.umem").Umem then
+    return nil, "xsk.socket: the first argument must be an xsk.umem"
+  end
+  local o, opts = M.c_options(cfg)
+  if not o then return nil, opts end
+  local s = C.lxsk_sock_new(umem.u, opts)
+  if s == nil then return nil, core_error("xsk.socket") end
+  return M.wrap(umem, s, o)
 end
 
 -- xsk.socket(umem, cfg), the same as umem:socket(cfg).

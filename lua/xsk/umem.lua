@@ -60,6 +60,10 @@ local function wrap(u)
   return self
 end
 
+-- The UMEM object for u, a struct lxsk_umem * made in C by other means than
+-- M.new; it owns u from now on.
+M.wrap = wrap
+
 -- xsk.umem{ frame_count, frame_size, frame_headroom, fill_size, comp_size, hugepages }
 function M.new(cfg)
   local o, err = options("xsk.umem", M.schema, cfg)
