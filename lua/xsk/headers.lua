@@ -339,17 +339,17 @@ local AF_INET, AF_INET6 = 2, 10
 local scratch = ffi.new("uint8_t[16]")
 local textbuf = ffi.new("char[64]")
 
-local function need_string(s, what, level)
-  if type(s) ~= "string" then
-    error(("%s: expected a string, got %s"):format(what, type(s)), level + 1)
-  end
+-- nil, or the message for a non-string where an address string goes.
+local function not_string(s, what)
+  if type(s) ~= "string" then return ("xsk.headers: %s: expected a string, got %s"):format(what, type(s)) end
 end
 
 -- "aa:bb:cc:dd:ee:ff" (or with '-') into dst (6 bytes) or a new uint8_t[6].
 function M.mac_pton(s, dst)
-  need_string(s, "mac_pton", 2)
+  local bad = not_string(s, "mac_pton")
+  if bad then error(bad, 2) end
   local b = { s:match("^(%x%x)([:-])(%x%x)%2(%x%x)%2(%x%x)%2(%x%x)%2(%x%x)$") }
-  if #b ~= 7 then error(("bad MAC address %q (want aa:bb:cc:dd:ee:ff)"):format(s), 2) end
+  if #b ~= 7 then error(("xsk.headers: mac_pton: bad MAC address %q (want aa:bb:cc:dd:ee:ff)"):format(s), 2) end
   dst = dst or ffi.new("uint8_t[6]")
   local d = cast("uint8_t *", dst)
   d[0] = tonumber(b[1], 16)
@@ -365,9 +365,10 @@ end
 -- "a.b.c.d" into a host-order number; also stored as 4 network-order bytes
 -- into dst when given.
 function M.ip4_pton(s, dst)
-  need_string(s, "ip4_pton", 2)
+  local bad = not_string(s, "ip4_pton")
+  if bad then error(bad, 2) end
   if ffi.C.lxsk_libc_inet_pton(AF_INET, s, scratch) ~= 1 then
-    error(("bad IPv4 address %q (want a.b.c.d)"):format(s), 2)
+    error(("xsk.headers: ip4_pton: bad IPv4 address %q (want a.b.c.d)"):format(s), 2)
   end
   if dst then ffi.copy(dst, scratch, 4) end
   return scratch[0] * 16777216 + scratch[1] * 65536 + scratch[2] * 256 + scratch[3]
@@ -377,7 +378,7 @@ end
 function M.ip4_ntop(a)
   if type(a) == "number" then
     if a < 0 or a > 4294967295 or a % 1 ~= 0 then
-      error(("bad IPv4 address number %s"):format(tostring(a)), 2)
+      error(("xsk.headers: ip4_ntop: bad IPv4 address number %s"):format(tostring(a)), 2)
     end
     return ("%d.%d.%d.%d"):format(band(rshift(a, 24), 255), band(rshift(a, 16), 255),
       band(rshift(a, 8), 255), band(a, 255))
@@ -388,9 +389,10 @@ end
 
 -- An IPv6 address string into dst (16 bytes) or a new uint8_t[16].
 function M.ip6_pton(s, dst)
-  need_string(s, "ip6_pton", 2)
+  local bad = not_string(s, "ip6_pton")
+  if bad then error(bad, 2) end
   if ffi.C.lxsk_libc_inet_pton(AF_INET6, s, scratch) ~= 1 then
-    error(("bad IPv6 address %q"):format(s), 2)
+    error(("xsk.headers: ip6_pton: bad IPv6 address %q"):format(s), 2)
   end
   dst = dst or ffi.new("uint8_t[16]")
   ffi.copy(dst, scratch, 16)
@@ -399,7 +401,7 @@ end
 
 function M.ip6_ntop(ptr)
   if ffi.C.lxsk_libc_inet_ntop(AF_INET6, ptr, textbuf, 64) == nil then
-    error("ip6_ntop: " .. ffi.string(ffi.C.lxsk_libc_strerror(ffi.errno())), 2)
+    error("xsk.headers: ip6_ntop: " .. ffi.string(ffi.C.lxsk_libc_strerror(ffi.errno())), 2)
   end
   return ffi.string(textbuf)
 end

@@ -75,8 +75,8 @@ function ref.l4(saddr, daddr, proto, seg, off)
   local pseudo = ""
   if saddr then
     local len = #seg
-    pseudo = saddr .. daddr .. (#saddr == 16 and (be16(math.floor(len / 65536)) .. be16(len % 65536) .. "\0\0\0" .. string.char(proto))
-      or ("\0" .. string.char(proto) .. be16(len)))
+    local v6 = be16(math.floor(len / 65536)) .. be16(len % 65536) .. "\0\0\0" .. string.char(proto)
+    pseudo = saddr .. daddr .. (#saddr == 16 and v6 or ("\0" .. string.char(proto) .. be16(len)))
   end
   local c = ref.csum(pseudo .. zeroed)
   if proto == 17 and c == 0 then c = 0xffff end
