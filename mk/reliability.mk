@@ -25,8 +25,8 @@ ASAN_LIB      := $(shell $(CC) -print-file-name=libasan.so)
 # the Lua process are valgrind's job (it can tell LuaJIT's from ours).
 #
 # Only LuaJIT, which loads the ASan-built core, gets ASan preloaded: a luajit
-# first on PATH that preloads it (busted and the specs' child scripts find
-# it there); tools the specs run (ip, tshark, tcpdump) start without it.
+# first on PATH (mk/sanitized-luajit) that preloads it for itself and not for
+# the programs it starts (ip, tshark and tcpdump start without it).
 ASAN_BUILD    ?= $(BUILD)/asan
 ASAN_SPECS    ?=
 ASAN_BIN      := $(abspath $(ASAN_BUILD))/bin
@@ -43,17 +43,15 @@ VALGRIND     ?= valgrind --error-exitcode=1 --errors-for-leak-kinds=definite --l
 BUSTED_HERE  := luajit /usr/bin/busted --ignore-lua -o plainTerminal
 
 # ThreadSanitizer: the core built with -fsanitize=thread in build/tsan, libtsan
-# preloaded into the luajit that runs busted (LuaJIT's own code is not
-# instrumented; every access the core makes is).  The process drops
-# LD_PRELOAD from its environment at once, because the shells it starts for
-# ip(8) crash under libtsan; child luajits get it back (LXSK_CHILD_PRELOAD).
-# Any report ends the run with status 66.
+# preloaded (as ASan above) into every luajit (LuaJIT's own code is not
+# instrumented; every access the core makes is).  Any report ends the run with
+# status 66.
 TSAN_BUILD   ?= $(BUILD)/tsan
 TSAN_SPECS   ?= spec/workers_spec.lua spec/channel_spec.lua spec/counters_spec.lua spec/queues_spec.lua
 TSAN_LIB     := $(shell $(CC) -print-file-name=libtsan.so)
-TSAN_ENV     := LD_PRELOAD=$(TSAN_LIB) LXSK_CHILD_PRELOAD=$(TSAN_LIB) LXSK_BUILD=$(TSAN_BUILD) \
+TSAN_BIN     := $(abspath $(TSAN_BUILD))/bin
+TSAN_ENV     := PATH=$(TSAN_BIN):$$PATH LXSK_BUILD=$(TSAN_BUILD) \
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0 second_deadlock_stack=1"
-UNPRELOAD    := -e "local ffi = require 'ffi'; ffi.cdef 'int unsetenv(const char *)'; ffi.C.unsetenv('LD_PRELOAD')"
 
 FUZZ_CC      ?= clang
 FUZZ_FLAGS   ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
@@ -66,14 +64,13 @@ stress: all
 
 asan:
 	$(MAKE) BUILD=$(ASAN_BUILD) SANFLAGS="$(ASAN_SANFLAGS)" all bench-bin
-	mkdir -p $(ASAN_BIN)
-	printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$$@"\n' "$(ASAN_LIB)" "$$(command -v luajit)" > $(ASAN_BIN)/luajit
-	chmod 755 $(ASAN_BIN)/luajit
+	mk/sanitized-luajit $(ASAN_LIB) $(ASAN_BIN)
 	$(ASAN_ENV) LXSK_BUILD=$(ASAN_BUILD) ./spec/run $(ASAN_SPECS)
 
 tsan:
 	$(MAKE) BUILD=$(TSAN_BUILD) SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" all
-	$(TSAN_ENV) luajit $(UNPRELOAD) /usr/bin/busted --ignore-lua -o plainTerminal $(TSAN_SPECS)
+	mk/sanitized-luajit $(TSAN_LIB) $(TSAN_BIN)
+	$(TSAN_ENV) luajit /usr/bin/busted --ignore-lua -o plainTerminal $(TSAN_SPECS)
 
 valgrind: all bench-bin
 	LXSK_BUILD=$(BUILD) XSK_MODEL_OPS=$${XSK_MODEL_OPS:-3000} XSK_SLOW=1 $(VALGRIND) $(BUSTED_HERE) $(CORE_SPECS)

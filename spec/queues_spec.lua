@@ -153,14 +153,12 @@ describe("workers on many queues", function()
     local f = assert(io.open(dir .. "/many.lua", "w"))
     f:write(readme_script())
     f:close()
-    -- luajit with this checkout's paths, as tools/xsk-luajit runs it, but
-    -- started by env(1): under make tsan the core needs libtsan preloaded,
-    -- which no shell may get.
+    -- luajit with this checkout's paths, as tools/xsk-luajit runs it (under
+    -- make asan and tsan the luajit first on PATH preloads the sanitizer)
     local root = io.popen("pwd"):read("*l")
     local build = paths.build:sub(1, 1) == "/" and paths.build or (root .. "/" .. paths.build)
-    local preload = os.getenv("LXSK_CHILD_PRELOAD")
-    local luajit = ("env LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/lua/?.so;;' %sluajit"):format(
-      root, root, build, preload and ("LD_PRELOAD=" .. preload .. " ") or "")
+    local luajit = ("env LUA_PATH='%s/lua/?.lua;%s/lua/?/init.lua;;' LUA_CPATH='%s/lua/?.so;;' luajit"):format(
+      root, root, build)
     local job = { out = dir .. "/out", err = dir .. "/err", pid = dir .. "/pid", rc = dir .. "/rc" }
     os.execute(("(cd %s && { timeout -k 3 -s INT %d ip netns exec %s %s many.lua va 2 > %s 2> %s & echo $! > %s; "
       .. "wait $!; echo $? > %s; }) &"):format(dir, patience.wait(60), env.ns, luajit, job.out, job.err, job.pid,

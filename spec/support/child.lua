@@ -38,12 +38,9 @@ function M.run(code, opts)
   local f = assert(io.open(path, "w"))
   f:write(PRELUDE:format(root(), paths.build), code, "\nos.exit(0)\n")
   f:close()
-  -- Under `make tsan` the core needs libtsan preloaded, which the shell
-  -- must not get (dash crashes under it): only the child luajit does.
-  local preload = os.getenv("LXSK_CHILD_PRELOAD")
-  local cmd = ("%stimeout -s KILL %d %sluajit %s 2>&1; echo \"__status=$?\""):format(
-    opts.ns and ("ip netns exec " .. opts.ns .. " ") or "", opts.timeout or 20,
-    preload and ("env LD_PRELOAD=" .. preload .. " ") or "", path)
+  -- (under make asan and tsan the luajit first on PATH preloads the sanitizer)
+  local cmd = ("%stimeout -s KILL %d luajit %s 2>&1; echo \"__status=$?\""):format(
+    opts.ns and ("ip netns exec " .. opts.ns .. " ") or "", opts.timeout or 20, path)
   local p = io.popen(cmd)
   local out = p:read("*a")
   p:close()
