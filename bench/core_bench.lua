@@ -23,12 +23,13 @@
 local root = (arg and arg[0] or ""):match("^(.*)/bench/[^/]*$") or "."
 local build = os.getenv("LXSK_BUILD") or "build"
 if build:sub(1, 1) ~= "/" then build = root .. "/" .. build end
-package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. package.path
+package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/bench/?.lua;" .. package.path
 package.cpath = build .. "/bench-core/lua/?.so;" .. package.cpath
 
 local ffi = require "ffi"
 local bit = require "bit"
 local xsk = require "xsk"
+local loops = require "loops"
 local C = require "xsk.cdef"
 local umem_mod = require "xsk.umem"
 local socket_mod = require "xsk.socket"
@@ -125,28 +126,11 @@ local function lua_rx_loop(k, umem, sock, b, touch, l2fwd, count, r)
     local n = sock:recv(b)
     if n > 0 then
       if touch then
-        for i = 0, n - 1 do
-          local f = b.f[i]
-          local p, len = f.data, f.len
-          local a0, a1, a2, a3, a4, a5 = p[0], p[1], p[2], p[3], p[4], p[5]
-          p[0], p[1], p[2], p[3], p[4], p[5] = p[6], p[7], p[8], p[9], p[10], p[11]
-          p[6], p[7], p[8], p[9], p[10], p[11] = a0, a1, a2, a3, a4, a5
-          if len >= 42 and p[12] == 0x08 and p[13] == 0x00 and p[23] == 17 then
-            local l4 = 14 + band(p[14], 0x0f) * 4
-            if len >= l4 + 8 then
-              dsum = dsum + p[l4 + 2] * 256 + p[l4 + 3]
-              udp = udp + 1
-            end
-          end
-        end
+        local u, d = loops.touch(b, n)
+        udp, dsum = udp + u, dsum + d
         umem:release(b)
       elseif l2fwd then
-        for i = 0, n - 1 do
-          local p = b.f[i].data
-          local a0, a1, a2, a3, a4, a5 = p[0], p[1], p[2], p[3], p[4], p[5]
-          p[0], p[1], p[2], p[3], p[4], p[5] = p[6], p[7], p[8], p[9], p[10], p[11]
-          p[6], p[7], p[8], p[9], p[10], p[11] = a0, a1, a2, a3, a4, a5
-        end
+        loops.swap(b, n)
         local sent = sock:forward(b)
         tx = tx + sent
         dropped = dropped + (n - sent)

@@ -8,7 +8,7 @@
 -- loop allocated).  Prints READY on stderr once the socket is up.
 
 -- Find lua/ from the script's own place, so it runs from any directory.
--- bench/ too: the workers of --workers load bench_worker from there.
+-- bench/ too: the per-packet loops (loops.lua) and the workers' bench_worker.
 local root = (arg and arg[0] or ""):match("^(.*)/bench/[^/]*$") or "."
 package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/bench/?.lua;" .. package.path
 package.cpath = root .. "/" .. (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
@@ -16,6 +16,7 @@ package.cpath = root .. "/" .. (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.s
 local ffi = require "ffi"
 local bit = require "bit"
 local xsk = require "xsk"
+local loops = require "loops"
 
 local band, tonumber = bit.band, tonumber
 
@@ -261,28 +262,11 @@ local function rx_loop(umem, sock, r)
         r.u0, r.s0 = cpu_time()
       end
       if touch then
-        for i = 0, n - 1 do
-          local f = b.f[i]
-          local p, len = f.data, f.len
-          local a0, a1, a2, a3, a4, a5 = p[0], p[1], p[2], p[3], p[4], p[5]
-          p[0], p[1], p[2], p[3], p[4], p[5] = p[6], p[7], p[8], p[9], p[10], p[11]
-          p[6], p[7], p[8], p[9], p[10], p[11] = a0, a1, a2, a3, a4, a5
-          if len >= 42 and p[12] == 0x08 and p[13] == 0x00 and p[23] == 17 then
-            local l4 = 14 + band(p[14], 0x0f) * 4
-            if len >= l4 + 8 then
-              dsum = dsum + p[l4 + 2] * 256 + p[l4 + 3]
-              udp = udp + 1
-            end
-          end
-        end
+        local u, d = loops.touch(b, n)
+        udp, dsum = udp + u, dsum + d
         umem:release(b)
       elseif l2fwd then
-        for i = 0, n - 1 do
-          local p = b.f[i].data
-          local a0, a1, a2, a3, a4, a5 = p[0], p[1], p[2], p[3], p[4], p[5]
-          p[0], p[1], p[2], p[3], p[4], p[5] = p[6], p[7], p[8], p[9], p[10], p[11]
-          p[6], p[7], p[8], p[9], p[10], p[11] = a0, a1, a2, a3, a4, a5
-        end
+        loops.swap(b, n)
         local k = sock:forward(b)
         tx = tx + k
         dropped = dropped + (n - k)
