@@ -30,7 +30,7 @@ ASAN_LIB      := $(shell $(CC) -print-file-name=libasan.so)
 ASAN_BUILD    ?= $(BUILD)/asan
 ASAN_SPECS    ?=
 ASAN_BIN      := $(abspath $(ASAN_BUILD))/bin
-ASAN_ENV      := PATH=$(ASAN_BIN):$$PATH \
+ASAN_ENV      := PATH=$(ASAN_BIN):$$PATH LXSK_SANITIZER=asan \
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # Specs of the C core (socket-level); others are Lua batteries.
@@ -50,7 +50,7 @@ TSAN_BUILD   ?= $(BUILD)/tsan
 TSAN_SPECS   ?= spec/workers_spec.lua spec/channel_spec.lua spec/counters_spec.lua spec/queues_spec.lua
 TSAN_LIB     := $(shell $(CC) -print-file-name=libtsan.so)
 TSAN_BIN     := $(abspath $(TSAN_BUILD))/bin
-TSAN_ENV     := PATH=$(TSAN_BIN):$$PATH LXSK_BUILD=$(TSAN_BUILD) \
+TSAN_ENV     := PATH=$(TSAN_BIN):$$PATH LXSK_SANITIZER=tsan LXSK_BUILD=$(TSAN_BUILD) \
 	TSAN_OPTIONS="halt_on_error=1 exitcode=66 report_signal_unsafe=0 second_deadlock_stack=1"
 
 FUZZ_CC      ?= clang

@@ -6,9 +6,11 @@
 local netns = require "xsk.netns"
 local paths = require "support.paths"
 
--- valgrind cannot run a process that ASan instruments (make asan).
+-- valgrind cannot run a process a sanitizer instruments (make asan and make
+-- tsan say which in LXSK_SANITIZER).
 local function can_callgrind()
-  if (os.getenv("LD_PRELOAD") or ""):match("asan") then return false, "the core is built with ASan" end
+  local san = os.getenv("LXSK_SANITIZER")
+  if san and san ~= "" then return false, "the core is built with " .. san end
   if not netns.try("command -v valgrind") then return false, "valgrind is not installed" end
   return true
 end
