@@ -103,6 +103,8 @@ local function room_of(f)
   return nil, err
 end
 
+M.room_of = room_of
+
 -- Bytes from the packet's first byte to the end of the frame.
 function Frame:room()
   local umem, room = room_of(self)

@@ -658,14 +658,16 @@ function Reader:next_batch(b)
   end
   for i = 0, n - 1 do
     local fr = b.f[i]
+    -- the frame must be the script's: its room comes from the core
+    local umem, room = frame.room_of(fr)
+    if not umem then error(room, 2) end
     local caplen, len = head(self)
     if not caplen then
       if caplen == false then error(len, 2) end
       return i
     end
-    local cap = fr.cap
-    local k = caplen < cap and caplen or cap
-    local ok, err = body(self, fr.data, k, caplen)
+    local k = caplen < room and caplen or room
+    local ok, err = body(self, umem.area + fr.addr, k, caplen)
     if not ok then error(err, 2) end
     fr.len = k
   end
