@@ -284,6 +284,51 @@ describe("examples end to end", function()
     assert.is_true(os.time() - t0 >= 1)
   end)
 
+  it("txgen's ranges and size mix reach the peer's kernel frame by frame, checksums valid", function()
+    local env = veth()
+    local dst_mac = mac_of(env.peer_ns, env.b)
+    local file = os.tmpname() .. ".pcap"
+    -- tcpdump on the peer sees every frame as it arrives, before its stack.
+    local tcpdump = ("tcpdump -i %s -nn -U --immediate-mode -w %s"):format(env.b, file)
+    local dump = io.popen(("ip netns exec %s timeout 20 %s udp 2>&1"):format(env.peer_ns, tcpdump))
+    sleep(1)
+    local before = udp_counters(env.peer_ns)
+    local count = 300
+    local out, ok = sh(("ip netns exec %s %s"):format(env.ns, example("txgen",
+      ("--dev %s --src-mac 02:00:00:00:00:01 --dst-mac %s --src-ip 198.18.0.10-198.18.0.19 --dst-ip %s "
+        .. "--src-port 5000-5002 --dst-port 1000-1004 --count %d --size 64,576,1500 --rate 3000 --burst 4")
+        :format(env.a, dst_mac, PEER_IP, count))))
+    assert.is_true(ok, out)
+    assert.truthy(out:find("sent " .. count .. "\n", 1, true), out)
+    local after
+    for _ = 1, 20 do
+      after = udp_counters(env.peer_ns)
+      if after.NoPorts - before.NoPorts >= count then break end
+      sleep(0.1)
+    end
+    sh(("pkill -INT -f '^%s'"):format(tcpdump))
+    dump:close()
+    assert.are.equal(count, after.NoPorts - before.NoPorts)
+    assert.are.equal(0, after.InCsumErrors - before.InCsumErrors)
+    assert.are.equal(0, after.InErrors - before.InErrors)
+    -- Frame k: source 198.18.0.(10 + k % 10), source port 5000 + k % 3,
+    -- destination port 1000 + k % 5, size (64, 576, 1500)[k % 3 + 1].
+    local text, read_ok = sh("tcpdump -r " .. file .. " -nn -e")
+    os.remove(file)
+    assert.is_true(read_ok, text)
+    local k, sizes = 0, { 64, 576, 1500 }
+    for line in text:gmatch("[^\n]+") do
+      if line:find("^reading from file") then goto next end
+      local len, src, sport, dport = line:match("length (%d+): ([%d.]+)%.(%d+) > [%d.]+%.(%d+):")
+      assert.truthy(len, line)
+      assert.are.equal(("%d 198.18.0.%d %d %d"):format(sizes[k % 3 + 1], 10 + k % 10, 5000 + k % 3, 1000 + k % 5),
+        ("%s %s %s %s"):format(len, src, sport, dport))
+      k = k + 1
+      ::next::
+    end
+    assert.are.equal(count, k)
+  end)
+
   it("udp_sink counts one port's datagrams while the kernel keeps answering ping", function()
     local env = veth()
     -- With an address on veth0 its kernel answers ARP and ping: everything
