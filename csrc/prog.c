@@ -6,6 +6,10 @@
  * the dispatcher cannot load, as on these machines.  lxsk_prog_path() tells
  * which one was used.
  *
+ * A device-bound program (opts.dev_bound: BPF_F_XDP_DEV_BOUND_ONLY and the
+ * interface's index at load) may call the RX metadata kfuncs; the kernel
+ * attaches it to that interface only, in native mode only.
+ *
  * Netlink-attached XDP programs outlive the process that attached them: with
  * opts.replace a leftover of ours is detached first (leftover.c decides what
  * that is), and every program attached here is registered there as held, so
@@ -29,6 +33,9 @@
 #include "prog.h"
 
 #define DEFAULT_XSKMAP "xsks_map"
+#ifndef BPF_F_XDP_DEV_BOUND_ONLY
+#define BPF_F_XDP_DEV_BOUND_ONLY (1U << 6) /* Linux 6.3; the 6.1 uapi headers lack it */
+#endif
 
 struct lxsk_prog {
 	struct xdp_program *xp;
@@ -159,6 +166,27 @@ fail:
 	return NULL;
 }
 
+/* Binds the program to its interface before libxdp loads it. */
+static int bind_to_device(struct lxsk_prog *p)
+{
+	struct bpf_object *obj = xdp_program__bpf_obj(p->xp);
+	struct bpf_program *bp = obj ? bpf_object__find_program_by_name(obj, p->name) : NULL;
+
+	if (p->mode == XDP_MODE_SKB)
+		return lxsk_fail(EINVAL,
+				 "program %s of %s: a device-bound program (dev_bound, what the RX metadata "
+				 "kfuncs need) attaches in native mode only, not skb",
+				 p->name, p->file);
+	if (!bp)
+		return lxsk_fail(ENOENT, "program %s of %s: cannot find it to bind it to %s", p->name, p->file,
+				 p->ifname);
+	p->mode = XDP_MODE_NATIVE;
+	bpf_program__set_ifindex(bp, (unsigned)p->ifindex);
+	return bpf_program__set_flags(bp, bpf_program__flags(bp) | BPF_F_XDP_DEV_BOUND_ONLY) ?
+		       lxsk_fail(EINVAL, "program %s of %s: cannot mark it device-bound", p->name, p->file) :
+		       0;
+}
+
 /* Opens the object and checks what the program needs from it. */
 static int prog_open(struct lxsk_prog *p, const char *program, int frags)
 {
@@ -250,7 +278,8 @@ struct lxsk_prog *lxsk_prog_load(const struct lxsk_prog_opts *o)
 	p = prog_new(o);
 	if (!p)
 		return NULL;
-	if (prog_open(p, o->program, o->frags) || prog_attach(p, o->replace))
+	if (prog_open(p, o->program, o->frags) || (o->dev_bound && bind_to_device(p)) ||
+	    prog_attach(p, o->replace))
 		goto fail;
 	if (p->xskmap) {
 		p->xskmap_fd = lxsk_prog_map_fd(p, p->xskmap);

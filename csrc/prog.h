@@ -19,6 +19,7 @@ struct lxsk_prog_opts {
 	int32_t mode;    /* enum lxsk_attach_mode (auto, native, skb) */
 	int32_t frags;   /* ask for multi-buffer (xdp.frags) support */
 	int32_t replace; /* detach a leftover of ours first (leftover.h); default on in Lua */
+	int32_t dev_bound; /* load bound to the interface (what the RX metadata kfuncs need); native mode */
 };
 
 struct lxsk_prog;

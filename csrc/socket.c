@@ -317,6 +317,7 @@ static struct lxsk_sock *sock_alloc(struct lxsk_umem *u, const struct lxsk_sock_
 	s->u = u;
 	s->ifindex = ifindex;
 	s->pid = getpid();
+	s->rx_meta = u->um->rx_meta;
 	set_port(s, o, pair);
 	return s;
 }
@@ -448,6 +449,24 @@ out:
 	return s;
 }
 
+/* The frames on the RX ring that the script never got go back to the pool
+ * when the socket closes, with the metadata the kernel copied in front of
+ * them: clear it (meta.h). */
+static void forget_unread(struct port *p)
+{
+	uint32_t prod;
+
+	if (!p->has_rx)
+		return;
+	prod = __atomic_load_n(p->rx.producer, __ATOMIC_ACQUIRE);
+	for (uint32_t i = p->rx.cached_cons; i != prod; i++) {
+		uint64_t addr = xsk_ring_cons__rx_desc(&p->rx, i)->addr;
+
+		if (frame_from_kernel(p->frames, addr, p->on_fill))
+			meta_forget_addr(p->frames, addr);
+	}
+}
+
 void lxsk_sock_close(struct lxsk_sock *s)
 {
 	struct lxsk_umem *u;
@@ -473,6 +492,8 @@ void lxsk_sock_close(struct lxsk_sock *s)
 		um->first_queue = s->port.queue;
 		um->first_cookie = s->port.pair->netns_cookie;
 	}
+	if (s->rx_meta)
+		forget_unread(&s->port);
 	ring_return_on_close(&s->port);
 	xsk_socket__delete(s->xs);
 	s->xs = NULL;

@@ -131,6 +131,52 @@ describe("per-packet Lua loops over batches", function()
     assert.is_true(r.growth_kib < 64, growth_report(r, fwd))
   end)
 
+  it("receive and read each packet's RX metadata: compiled, no allocation", function()
+    net.veth()
+    local tu = xsk.umem { frame_count = 1024 }
+    local ru = xsk.umem { frame_count = 1024, rx_metadata = true }
+    local st = xsk.steer.open { ifname = "veth1", rx_time = true }
+    local tx = tu:socket { ifname = "veth0", rx = false }
+    local rx = ru:socket { ifname = "veth1", tx = false, load_program = false }
+    st:register(rx)
+    local tb, rb = tu:batch(64), ru:batch(64)
+
+    local function run(warm)
+      local total = warm and 3000 or 30000
+      local sent, got, lost, idle, stamped, last, backwards = 0, 0, 0, 0, 0, 0, 0
+      while got + lost < total and idle < 3 do
+        local wait
+        sent, wait = send_more(tu, tx, tb, sent, total, sent - got - lost)
+        local n = rx:recv(rb, wait)
+        if n == 0 and wait > 0 then
+          lost, idle = sent - got, idle + 1
+        elseif n > 0 then
+          idle = 0
+        end
+        for i = 0, n - 1 do
+          local t = rb.f[i]:rx_time()
+          if t then
+            stamped = stamped + 1
+            if t < last then backwards = backwards + 1 end
+            last = t
+          end
+        end
+        got = got + n
+        ru:release(rb)
+      end
+      return got, stamped, backwards
+    end
+
+    local r = measure(run)
+    st:close()
+    local got, stamped, backwards = unpack(r.result)
+    assert.same({}, real_aborts(r))
+    assert.is_true(got > 30000 * 0.9, ("received %d of 30000"):format(got))
+    assert.are.equal(got, stamped)
+    assert.are.equal(0, backwards)
+    assert.is_true(r.growth_kib < 64, growth_report(r, got))
+  end)
+
   -- A paced loop waits a different time before each burst: spun in Lua,
   -- each number of spins was a new side trace (3 MB of traces for 300 000
   -- packets at 2 Mpps); the wait is in C now.

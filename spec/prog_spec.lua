@@ -66,7 +66,8 @@ describe("xsk.prog and xsk.steer misuse", function()
   it("options of prog.load and steer.open", function()
     pair()
     raises("xsk.prog: expected a table of options, got string", function() prog.load("va") end)
-    raises("xsk.prog: unknown option \"colour\" (known: file, frags, ifindex, ifname, mode, program, replace, xskmap)",
+    raises("xsk.prog: unknown option \"colour\" (known: dev_bound, file, frags, ifindex, ifname, mode, program, "
+      .. "replace, xskmap)",
       function() prog.load { file = OBJ, ifname = "va", colour = "red" } end)
     raises("xsk.prog: file is required", function() prog.load { ifname = "va" } end)
     raises("xsk.prog: give ifname or ifindex (one of them), got neither", function() prog.load { file = OBJ } end)

@@ -39,6 +39,7 @@ M.schema = {
   mode = { "enum", "auto", M.MODES },
   frags = { "bool", false },
   replace = { "bool", true },             -- detach a leftover program of ours first
+  dev_bound = { "bool", false },          -- bound to the interface: the RX metadata kfuncs (native mode)
 }
 
 local Prog = {}
@@ -73,6 +74,7 @@ function M.attach(what, o, class)
   opts.mode = M.MODES[o.mode]
   opts.frags = o.frags and 1 or 0
   opts.replace = o.replace and 1 or 0
+  opts.dev_bound = o.dev_bound and 1 or 0
   local p = C.lxsk_prog_load(opts)
   if p == nil then return nil, core_error(what) end
   ffi.gc(p, C.lxsk_prog_free)
@@ -85,7 +87,7 @@ function M.attach(what, o, class)
 end
 
 -- prog.load{ file=, program=, xskmap="xsks_map", ifname= | ifindex=, mode="auto"|"native"|"skb",
---            frags=false, replace=true }
+--            frags=false, replace=true, dev_bound=false }
 function M.load(cfg)
   local o, err = base.options("xsk.prog", M.schema, cfg)
   if not o then error(err, 2) end
@@ -96,6 +98,15 @@ function M.load(cfg)
 end
 
 function M.is_prog(v) return objects[v] == true end
+
+-- The folder with the headers an XDP program of one's own includes to stamp
+-- RX metadata (xsk_meta.h, meta_abi.h): next to the compiled programs.
+function M.include_dir()
+  local dir = os.getenv("LXSK_BPF_DIR")
+  if dir and dir ~= "" then return dir end
+  local core_dir = require("xsk.core").path:match("^(.*)/[^/]*$") or "."
+  return core_dir .. "/bpf"
+end
 
 -- nil when self is an open program (any object attach made), else what is wrong.
 local function bad_self(self, method)
