@@ -2,8 +2,9 @@
  * call checks the socket and the batch once, then composes the ring verbs:
  * receiving tops the fill ring up from the pool, sending recycles
  * completions into it, so scripts only ever see batches of frames they own.
- * The RX metadata guard rides along on frames handed out, only for UMEMs
- * made with rx_metadata (meta.h). */
+ * Two measurements ride along, each only when asked for: the RX metadata
+ * guard on frames handed out (UMEMs made with rx_metadata, meta.h), and the
+ * time a send hands its frames to the kernel (sockets made with tx_time). */
 #include <errno.h>
 #include <time.h>
 
@@ -45,6 +46,14 @@ static inline int handed_out(const struct lxsk_sock *s, struct lxsk_batch *b, ui
 	if (__builtin_expect(s->rx_meta, 0) && got > 0)
 		meta_seen(s->port.frames, &b->f[first], (uint32_t)got);
 	return got;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* A call that moved nothing: the moment to learn, now and then, whether the
@@ -280,6 +289,10 @@ int lxsk_send(struct lxsk_sock *s, struct lxsk_batch *b)
 	k = ring_transmit_some(p, b, false, "send");
 	if (k < 0)
 		return k;
+	/* The frames are the kernel's from here on; copy mode transmits them in
+	 * the kicks that follow. */
+	if (s->tx_time && k > 0)
+		s->tx_ns = now_ns();
 	err = ring_drain(p, "send");
 	/* What did not fit stays with the script, at the front of the batch. */
 	if (k)

@@ -100,6 +100,7 @@ struct lxsk_sock_opts {
 	uint32_t tx_budget;   /* XDP_MAX_TX_SKB_BUDGET; 0: kernel default */
 	int32_t auto_fill;    /* keep the fill ring topped up from the pool */
 	int32_t multi_buffer; /* XDP_USE_SG: packets may span several descriptors */
+	int32_t tx_time;      /* record when each send hands its frames to the kernel */
 };
 
 struct lxsk_stats {
@@ -171,6 +172,10 @@ int lxsk_sock_ifindex(const struct lxsk_sock *s);
 int lxsk_sock_stats(struct lxsk_sock *s, struct lxsk_stats *st);
 int lxsk_sock_zerocopy(struct lxsk_sock *s);
 int lxsk_sock_tx_budget(struct lxsk_sock *s);
+/* CLOCK_MONOTONIC ns when the last send that moved frames handed them to the
+ * kernel (just before its first kick); 0 before the first; -EINVAL (and a
+ * message) on a socket made without tx_time. */
+int64_t lxsk_sock_tx_time(const struct lxsk_sock *s);
 int lxsk_ring_state(const struct lxsk_sock *s, int ring, struct lxsk_ring_state *st);
 
 /* The four rings, one hand-over at a time (the xsk-rs level). */

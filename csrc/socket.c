@@ -318,6 +318,7 @@ static struct lxsk_sock *sock_alloc(struct lxsk_umem *u, const struct lxsk_sock_
 	s->ifindex = ifindex;
 	s->pid = getpid();
 	s->rx_meta = u->um->rx_meta;
+	s->tx_time = o->tx_time != 0;
 	set_port(s, o, pair);
 	return s;
 }
@@ -534,6 +535,16 @@ int lxsk_sock_ifindex(const struct lxsk_sock *s)
 int lxsk_sock_tx_budget(struct lxsk_sock *s)
 {
 	return s->tx_budget;
+}
+
+int64_t lxsk_sock_tx_time(const struct lxsk_sock *s)
+{
+	if (sock_usable(s, "tx_time"))
+		return -EBADF;
+	if (!s->tx_time)
+		return lxsk_fail(EINVAL, "tx_time on %s queue %u: the socket was made without tx_time = true",
+				 s->port.ifname, s->port.queue);
+	return s->tx_ns;
 }
 
 int lxsk_sock_stats(struct lxsk_sock *s, struct lxsk_stats *st)

@@ -18,6 +18,8 @@ struct lxsk_sock {
 	bool closed;
 	bool is_first; /* bound on the UMEM's own fd */
 	bool rx_meta;  /* its UMEM guards RX metadata (meta.h) */
+	bool tx_time;  /* send records tx_ns */
+	int64_t tx_ns; /* CLOCK_MONOTONIC when the last send handed frames to the kernel */
 	pid_t pid;
 };
 

@@ -307,3 +307,38 @@ char _license[] SEC("license") = "Dual MIT/GPL";
     for _, r in ipairs(got) do assert.is_number(r.rx_time) end
   end)
 end)
+
+describe("TX time", function()
+  it("send records when it handed the frames to the kernel; the peer's RX time comes after", function()
+    local env = pair()
+    -- a socket on vb (the peer's end) that sends, the steered one on va that stamps
+    local _, ru, rs = setup { rx_time = true }
+    xsk.netns.enter(env.peer_ns)
+    local tu = xsk.umem { frame_count = 64 }
+    defer(function() tu:close() end)
+    local ts = tu:socket { ifname = "vb", rx = false, tx_time = true }
+    xsk.netns.enter(env.ns)
+    assert.is_nil(ts:tx_time())
+    local t = xsk.template.new { src_mac = "02:00:00:00:00:02", dst_mac = "ff:ff:ff:ff:ff:ff",
+      src_ip = "198.18.0.2", dst_ip = "198.18.0.1", src_port = 1, dst_port = 9, size = 72 }
+    local b = tu:batch(4)
+    for round = 1, 3 do
+      tu:alloc(b, 1)
+      t:fill_batch(b)
+      local before = clock.now()
+      assert.are.equal(1, ts:send(b))
+      local sent = ts:tx_time()
+      assert.is_true(sent >= before and sent <= clock.now(), "tx_time outside the send call, round " .. round)
+      local got = collect(rs, ru, 1)
+      assert.are.equal(1, #got)
+      assert.is_true(got[1].rx_time > sent, ("round %d: received at %d, before it was sent at %d"):format(round,
+        got[1].rx_time, sent))
+      -- a send that moves nothing keeps the time
+      assert.are.equal(0, ts:send(b))
+      assert.are.equal(sent, ts:tx_time())
+    end
+    local plain = ru:socket { ifname = "va", rx = false, load_program = false }
+    assert.error_matches(function() plain:tx_time() end,
+      "xsk.socket: tx_time on va queue 0: the socket was made without tx_time = true", nil, true)
+  end)
+end)
