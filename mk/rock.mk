@@ -22,7 +22,8 @@ TOOLS := \
 	xsk-capture=examples/capture.lua \
 	xsk-responder=examples/responder.lua \
 	xsk-udp-echo=examples/udp_echo.lua \
-	xsk-udp-sink=examples/udp_sink.lua
+	xsk-udp-sink=examples/udp_sink.lua \
+	xsk-latency=examples/latency.lua
 
 LUA_MODULES := $(patsubst lua/%,%,$(shell find lua -name '*.lua' | sort))
 ROCK_DIR    := $(BUILD)/rock
