@@ -329,6 +329,49 @@ describe("examples end to end", function()
     assert.are.equal(count, k)
   end)
 
+  it("capture --filter writes only the frames the filter matches", function()
+    local env = veth()
+    local mac = mac_of(env.ns, env.a)
+    sh(("ip -n %s neigh replace %s lladdr %s dev %s"):format(env.peer_ns, XSK_IP, mac, env.b))
+    local sender = os.tmpname()
+    local f = assert(io.open(sender, "w"))
+    f:write(UDP_SENDER)
+    f:close()
+    local file = os.tmpname() .. ".pcap"
+    local job = start(env.ns, "capture", ("--dev %s --write %s --duration 4 --filter 'udp port 53'"):format(env.a,
+      file))
+    local code, log = with_example(job, function()
+      assert.is_true(wait_ready(job, "capturing"), "capture did not start:\n" .. slurp(job.log))
+      for _, port in ipairs { 53, 54, 5353 } do
+        local out, ok = sh(("ip netns exec %s luajit %s %s %d 4"):format(env.peer_ns, sender, XSK_IP, port))
+        assert.is_true(ok, out)
+      end
+      sh(("ip netns exec %s ping -c 3 -i 0.2 -W 1 %s"):format(env.peer_ns, XSK_IP))
+    end)
+    os.remove(sender)
+    assert.are.equal(0, code, log)
+    assert.truthy(log:find("\ncaptured 4\n", 1, true), log)
+    assert.truthy(log:find("4 of 15 frames matched the filter", 1, true), log)
+    local all, ok = sh("tcpdump -r " .. file .. " -nn 2>/dev/null")
+    assert.is_true(ok, all)
+    local other = sh("tcpdump -r " .. file .. " -nn 'not udp port 53' 2>/dev/null")
+    os.remove(file)
+    local n = 0
+    for line in all:gmatch("[^\n]+") do
+      n = n + 1
+      assert.truthy(line:find(PEER_IP .. "%.%d+ > " .. XSK_IP .. "%.53: "), line)
+    end
+    assert.are.equal(4, n, all)
+    assert.are.equal("", other)
+  end)
+
+  it("capture refuses a filter libpcap cannot compile", function()
+    local out, ok = sh(example("capture", "--dev veth0 --write /dev/null --filter 'udp port'"), true)
+    assert.is_false(ok)
+    assert.are.equal('xsk-capture: option --filter: xsk.filter: cannot compile "udp port": '
+      .. "can't parse filter expression: syntax error (see --help)\n", out)
+  end)
+
   it("udp_sink counts one port's datagrams while the kernel keeps answering ping", function()
     local env = veth()
     -- With an address on veth0 its kernel answers ARP and ping: everything
