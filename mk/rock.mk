@@ -23,7 +23,8 @@ TOOLS := \
 	xsk-responder=examples/responder.lua \
 	xsk-udp-echo=examples/udp_echo.lua \
 	xsk-udp-sink=examples/udp_sink.lua \
-	xsk-latency=examples/latency.lua
+	xsk-latency=examples/latency.lua \
+	xsk-replay=examples/replay.lua
 
 LUA_MODULES := $(patsubst lua/%,%,$(shell find lua -name '*.lua' | sort))
 ROCK_DIR    := $(BUILD)/rock
