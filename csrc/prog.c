@@ -420,6 +420,43 @@ int lxsk_prog_map_fd(struct lxsk_prog *p, const char *name)
 	return fd;
 }
 
+/* ---- run statistics ---- */
+
+int lxsk_prog_run_stats(struct lxsk_prog *p, uint64_t *run_ns, uint64_t *runs)
+{
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	int fd, err = usable(p, "run statistics");
+
+	if (err)
+		return err;
+	fd = xdp_program__fd(p->xp);
+	if (fd < 0)
+		return lxsk_fail(EBADF, "run statistics: program %s of %s is not loaded", p->name, p->file);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return lxsk_fail(errno, "run statistics of program %s on %s: cannot read its info", p->name,
+				 p->ifname);
+	*run_ns = info.run_time_ns;
+	*runs = info.run_cnt;
+	return 0;
+}
+
+int lxsk_bpf_stats_on(void)
+{
+	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	if (fd < 0)
+		return lxsk_fail(-fd, "cannot turn BPF run statistics on%s",
+				 -fd == EPERM ? " (needs root, CAP_SYS_ADMIN)" : "");
+	return fd;
+}
+
+int lxsk_bpf_stats_off(int fd)
+{
+	return fd >= 0 && close(fd) ? -errno : 0;
+}
+
 /* ---- sockets in the XSKMAP ---- */
 
 static int xskmap_usable(const struct lxsk_prog *p, uint32_t queue, const char *what)

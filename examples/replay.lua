@@ -58,6 +58,8 @@ local function main(o)
   state.sock = umem:socket { ifname = o.dev, queue = o.queue, rx = false }
   local sock = state.sock
   local pc = o.pps and xsk.pace.new { pps = o.pps }
+  -- Sleeps end up to the timer slack late (50 us by default): 1 us, as the pacer has it.
+  clock.set_timer_slack(1000)
   print(("xsk-replay: %s to %s queue %d, %s"):format(o.read, o.dev, o.queue,
     o.pps and o.pps .. " packets a second" or o.top and "as fast as possible"
       or ("recorded gaps / %g"):format(o.speed)))
