@@ -9,7 +9,7 @@
 -- collects the stamps (spec/support/rate.lua).  The rate is arrivals over
 -- the span from the first to the last; the gaps between arrivals show the
 -- jitter.  First the most txgen sends unpaced, then --rate at 1k, 10k and
--- 100k pps, at 90 % of that maximum, with --burst 32 and with --poisson.
+-- 100k pps, at 80 % and 95 % of that maximum, with --burst 32 and with --poisson.
 package.path = "lua/?.lua;lua/?/init.lua;spec/?.lua;" .. package.path
 package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
 
@@ -31,8 +31,12 @@ local ok, err = pcall(function()
   local top = measure("unpaced (the maximum)", nil, math.floor(400000 * SECS / 5))
   local max = top.pps and math.floor(top.pps) or 100000
   for _, pps in ipairs { 1000, 10000, 100000 } do measure(("--rate %d"):format(pps), pps, pps * SECS) end
-  local near = math.floor(max * 0.9 / 1000) * 1000
-  measure(("--rate %d (90 %% of the maximum)"):format(near), near, near * SECS)
+  -- The most a copy-mode sender gets out varies by some 10 % from one run
+  -- to the next (the VM's host): 80 % of it stays below, 95 % may not.
+  for _, share in ipairs { 80, 95 } do
+    local near = math.floor(max * share / 100 / 1000) * 1000
+    measure(("--rate %d (%d %% of the maximum)"):format(near, share), near, near * SECS)
+  end
   measure("--rate 100000 --burst 32", 100000, 100000 * SECS, "--burst 32")
   measure("--rate 10000 --poisson", 10000, 10000 * SECS, "--poisson")
   io.stderr:write("\n")

@@ -5,7 +5,7 @@
 -- What is asserted is the tool's promise with a margin that holds on a
 -- loaded 2-core machine: within 5 % over runs of about a second (a sender
 -- held off the CPU for 40 ms at the end of a 1 s run is 4 % already).  The
--- exact figures (within 1 % from 1 kpps to 90 % of the maximum, 5 s runs)
+-- exact figures (within 1 % from 1 kpps to 80 % of the maximum, 5 s runs)
 -- come from `make bench` (bench/pacing.lua), not from here.
 require "support.paths"
 local rate = require "support.rate"

@@ -55,7 +55,7 @@ end
 -- (ns), pps (arrivals over the span), times (double[count]), gaps (sorted),
 -- drops (XDP_STATISTICS) }.
 function Lab:collect(count, cmd, expected_s)
-  local env, b = self.env, self.umem:batch(64)
+  local env, b = self.env, self.umem:batch(256)
   local before = self.sock:stats()
   local log = os.tmpname()
   os.execute(("(ip netns exec %s %s%s > %s 2>&1; echo \"exit:$?\" >> %s) &"):format(env.ns,
