@@ -33,17 +33,20 @@ describe("xsk-txgen --rate, measured at the receiver", function()
     end
   end)
 
-  it("the maximum: unpaced, what does not arrive is counted as dropped; paced at 80 % of it, within 5 %", function()
+  it("the maximum: unpaced, what does not arrive is counted as dropped; paced at half of it, within 5 %", function()
     -- Unpaced, the receiver (this Lua process, on the same two cores) may
-    -- fall behind: the kernel counts what it could not take.
-    local top = lab:run { count = 100000 }
+    -- fall behind: the kernel counts what it could not take.  What the
+    -- copy-mode sender sustains moves by a third within seconds while other
+    -- work shares the machine, so the paced run asks half of the maximum
+    -- just measured (bench/pacing.lua asks 80 and 95 %).
+    local top = lab:run { count = 300000 }
     assert.is_true(top.ok, top.out)
-    assert.are.equal(100000, top.received + top.drops, top.out)
-    local asked = math.floor(top.pps * 0.8)
+    assert.are.equal(300000, top.received + top.drops, top.out)
+    local asked = math.floor(top.pps * 0.5)
     local count = math.max(asked, 20000)
     local r = lab:run { rate = asked, count = count }
     assert.is_true(r.received >= 0.99 * count, ("%d of %d arrived"):format(r.received, count))
-    within(r, asked, 0.05, ("80 %% of the %.0f pps that arrived unpaced"):format(top.pps))
+    within(r, asked, 0.05, ("half of the %.0f pps that arrived unpaced"):format(top.pps))
   end)
 
   it("--burst N sends N at a time; --poisson spreads the gaps exponentially, both at the asked rate", function()
