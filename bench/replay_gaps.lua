@@ -15,10 +15,18 @@ package.cpath = (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.
 local rate = require "support.rate"
 local pcap = require "xsk.pcap"
 
+-- A fresh file name ending in ext: os.tmpname makes the file it names, so
+-- it goes again before its name is used with the extension.
+local function tmpfile(ext)
+  local base = os.tmpname()
+  os.remove(base)
+  return base .. ext
+end
+
 local N = tonumber(arg[1]) or (os.getenv("QUICK") == "1" and 2000 or 5000)
 
 local lab = rate.lab { cpu_tx = 0, cpu_rx = 1 }
-local file = os.tmpname() .. ".pcap"
+local file = tmpfile(".pcap")
 local ok, err = pcall(function()
   -- the file
   local gaps, x = {}, 12345

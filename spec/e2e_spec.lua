@@ -11,6 +11,14 @@ local XSK_IP, PEER_IP = "198.18.0.1", "198.18.0.2"
 
 -- Runs a shell command; returns its output (stdout and stderr, or only
 -- stderr with stderr_only) and whether it exited 0.
+-- A fresh file name ending in ext: os.tmpname makes the file it names, so
+-- it goes again before its name is used with the extension.
+local function tmpfile(ext)
+  local base = os.tmpname()
+  os.remove(base)
+  return base .. ext
+end
+
 local function sh(cmd, stderr_only)
   -- LuaJIT's close() does not report the exit status, so the shell prints it.
   local p = io.popen("(" .. cmd .. ")" .. (stderr_only and " 2>&1 >/dev/null" or " 2>&1") .. "; echo \"exit:$?\"")
@@ -287,7 +295,7 @@ describe("examples end to end", function()
   it("txgen's ranges and size mix reach the peer's kernel frame by frame, checksums valid", function()
     local env = veth()
     local dst_mac = mac_of(env.peer_ns, env.b)
-    local file = os.tmpname() .. ".pcap"
+    local file = tmpfile(".pcap")
     -- tcpdump on the peer sees every frame as it arrives, before its stack.
     local tcpdump = ("tcpdump -i %s -nn -U --immediate-mode -w %s"):format(env.b, file)
     local dump = io.popen(("ip netns exec %s timeout 20 %s udp 2>&1"):format(env.peer_ns, tcpdump))
@@ -337,7 +345,7 @@ describe("examples end to end", function()
     local f = assert(io.open(sender, "w"))
     f:write(UDP_SENDER)
     f:close()
-    local file = os.tmpname() .. ".pcap"
+    local file = tmpfile(".pcap")
     local job = start(env.ns, "capture", ("--dev %s --write %s --duration 4 --filter 'udp port 53'"):format(env.a,
       file))
     local code, log = with_example(job, function()
@@ -414,7 +422,7 @@ describe("examples end to end", function()
     -- static neighbour entry and sends its echo requests straight away.
     local mac = mac_of(env.ns, env.a)
     sh(("ip -n %s neigh replace %s lladdr %s dev %s"):format(env.peer_ns, XSK_IP, mac, env.b))
-    local file = os.tmpname() .. ".pcap"
+    local file = tmpfile(".pcap")
     local job = start(env.ns, "capture", ("--dev %s --write %s --duration 4"):format(env.a, file))
     local code, log = with_example(job, function()
       assert.is_true(wait_ready(job, "capturing"), "capture did not start:\n" .. slurp(job.log))

@@ -15,6 +15,14 @@ local clock = require "xsk.clock"
 
 local pair, defer, udp, warm = xdp.pair, xdp.defer, xdp.udp, xdp.warm
 
+-- A fresh file name ending in ext: os.tmpname makes the file it names, so
+-- it goes again before its name is used with the extension.
+local function tmpfile(ext)
+  local base = os.tmpname()
+  os.remove(base)
+  return base .. ext
+end
+
 -- A steering program on va sending UDP port 9 to a socket on a UMEM made
 -- with rx_metadata; returns the program, the UMEM and the socket.
 local function setup(st_cfg, umem_cfg, sock_cfg)
@@ -267,7 +275,7 @@ describe("RX metadata", function()
 
   it("a program of one's own stamps with bpf/xsk_meta.h", function()
     local env = pair()
-    local src = os.tmpname() .. ".c"
+    local src = tmpfile(".c")
     local obj = src .. ".o"
     local f = assert(io.open(src, "w"))
     f:write([[

@@ -12,6 +12,14 @@ local netns = require "xsk.netns"
 
 local XSK_IP, PEER_IP = "198.18.0.1", "198.18.0.2"
 
+-- A fresh file name ending in ext: os.tmpname makes the file it names, so
+-- it goes again before its name is used with the extension.
+local function tmpfile(ext)
+  local base = os.tmpname()
+  os.remove(base)
+  return base .. ext
+end
+
 local function sh(cmd)
   local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit:$?\"")
   local out = p:read("*a")
@@ -77,7 +85,7 @@ end
 describe("xsk-replay", function()
   it("sends a pcapng dumpcap wrote, and the peer's kernel counts every datagram (--loop too)", function()
     local env = veth()
-    local file = os.tmpname() .. ".pcapng"
+    local file = tmpfile(".pcapng")
     -- dumpcap on the peer's end records what txgen sends it
     local dump = io.popen(("ip netns exec %s timeout 20 dumpcap -q -i %s -f 'udp port 9' -a packets:40 -w %s 2>&1")
       :format(env.peer_ns, env.b, file))
@@ -106,7 +114,7 @@ describe("xsk-replay", function()
   it("sends classic pcap (µs and ns) as fast as it can, and at a fixed rate", function()
     local env = veth()
     for _, nano in ipairs { false, true } do
-      local file = os.tmpname() .. ".pcap"
+      local file = tmpfile(".pcap")
       write_pcap(env, file, 200, function() return 1e9 end, { nanosecond = nano })
       local before = udp_in(env.peer_ns)
       local out, code = replay(env, "--read " .. file .. " --top")
@@ -128,7 +136,7 @@ describe("xsk-replay", function()
   it("keeps the recorded gaps, scaled by --speed (the peer's RX times)", function()
     -- 201 packets, gaps alternating 0.2 ms and 2 ms: 221 ms in all.
     local env = veth()
-    local file = os.tmpname() .. ".pcap"
+    local file = tmpfile(".pcap")
     local function gap(i) return i % 2 == 1 and 200000 or 2000000 end
     write_pcap(env, file, 201, gap, { nanosecond = true })
     -- the peer's end: lua-xsk's program stamps each arrival
@@ -179,7 +187,7 @@ describe("xsk-replay", function()
 
   it("skips what cannot go out, and refuses bad arguments", function()
     local env = veth()
-    local file = os.tmpname() .. ".pcap"
+    local file = tmpfile(".pcap")
     local w = xsk.pcap.writer(file, { linktype = 101 }) -- raw IP: no Ethernet header
     for _ = 1, 3 do w:write(("\69"):rep(40), 40, 1, 0) end
     w:close()
