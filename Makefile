@@ -20,8 +20,8 @@ CORE_HDR := $(wildcard csrc/*.h)
 CORE_OBJ := $(CORE_SRC:csrc/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cdefs.o
 CORE_SO  := $(BUILD)/lua/xsk/core.so
 # The headers whose FFI sections Lua declares, in the order the FFI needs them.
-CDEF_HDR := csrc/lxsk.h csrc/threads.h csrc/checksum.h csrc/steer_abi.h csrc/netif.h csrc/leftover.h csrc/prog.h \
-	csrc/steer.h csrc/packet.h csrc/measure.h
+CDEF_HDR := csrc/meta_abi.h csrc/lxsk.h csrc/threads.h csrc/checksum.h csrc/steer_abi.h csrc/netif.h csrc/leftover.h \
+	csrc/prog.h csrc/steer.h csrc/packet.h csrc/measure.h
 
 .PHONY: all test demo deps clean lint
 all: $(CORE_SO)

@@ -12,9 +12,17 @@
  * decides.  xsk_steer_cnt counts packets and bytes per rule and per CPU, with
  * one extra slot (LXSK_RULES_MAX) for packets that matched no rule.
  *
- * Built twice: plain (SEC "xdp", program xsk_steer) and with -DLXSK_FRAGS
- * (SEC "xdp.frags", program xsk_steer_frags) for multi-buffer packets; the
- * frags build counts the whole packet, not just the first buffer.
+ * RX metadata: when xsk_steer_cfg's `meta` holds LXSK_META_* bits, every
+ * packet redirected to a socket carries struct lxsk_rx_meta in front of it
+ * (xsk_meta.h): the time the program started on it (bpf_ktime_get_ns), and in
+ * the kfunc build the driver's RX timestamp, hash and VLAN tag where it has
+ * them.  The time is read first thing, so rule matching is not in it.
+ *
+ * Built three times: plain (SEC "xdp", program xsk_steer), with -DLXSK_FRAGS
+ * (SEC "xdp.frags", program xsk_steer_frags) for multi-buffer packets (the
+ * frags build counts the whole packet, not just the first buffer), and with
+ * -DLXSK_META_KFUNCS (program xsk_steer_meta), which calls the RX metadata
+ * kfuncs and so loads only device-bound (native mode, one interface).
  *
  * No CO-RE: only uapi headers and libbpf's bpf_helpers.h / bpf_endian.h.
  */
@@ -27,6 +35,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "../csrc/steer_abi.h"
+#include "xsk_meta.h"
 
 /* Not in uapi headers. */
 struct vlan_tag {
@@ -261,6 +270,14 @@ static __always_inline void count(__u32 slot, __u64 bytes)
 	}
 }
 
+/* To the socket of the packet's queue, stamped first when asked. */
+static __always_inline int redirect(struct xdp_md *ctx, __u32 queue, __u32 meta, __u64 now)
+{
+	if (meta)
+		lxsk_meta_stamp(ctx, meta, now);
+	return bpf_redirect_map(&xsks_map, queue, XDP_PASS);
+}
+
 static __always_inline int steer(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -268,20 +285,24 @@ static __always_inline int steer(struct xdp_md *ctx)
 	__u32 queue = ctx->rx_queue_index;
 	struct lxsk_steer_cfg *cfg;
 	struct pkt p = {};
-	__u32 n = 0, zero = 0, i;
-	__u64 bytes;
+	__u32 n = 0, zero = 0, meta = 0, i;
+	__u64 bytes, now = 0;
 
+	cfg = bpf_map_lookup_elem(&xsk_steer_cfg, &zero);
+	if (cfg) {
+		n = cfg->nrules;
+		meta = cfg->meta;
+	}
+	if (meta & LXSK_META_RX_TIME)
+		now = bpf_ktime_get_ns();
 #ifdef LXSK_FRAGS
 	bytes = bpf_xdp_get_buff_len(ctx);
 #else
 	bytes = end - data;
 #endif
-	cfg = bpf_map_lookup_elem(&xsk_steer_cfg, &zero);
-	if (cfg)
-		n = cfg->nrules;
 	if (n == 0) {
 		count(LXSK_RULES_MAX, bytes);
-		return bpf_redirect_map(&xsks_map, queue, XDP_PASS);
+		return redirect(ctx, queue, meta, now);
 	}
 
 	parse(&p, data, end);
@@ -303,15 +324,21 @@ static __always_inline int steer(struct xdp_md *ctx)
 			return XDP_PASS;
 		if (r->action == LXSK_ACT_DROP)
 			return XDP_DROP;
-		return bpf_redirect_map(&xsks_map, queue, XDP_PASS);
+		return redirect(ctx, queue, meta, now);
 	}
 	count(LXSK_RULES_MAX, bytes);
 	return XDP_PASS;
 }
 
-#ifdef LXSK_FRAGS
+#if defined(LXSK_FRAGS)
 SEC("xdp.frags")
 int xsk_steer_frags(struct xdp_md *ctx)
+{
+	return steer(ctx);
+}
+#elif defined(LXSK_META_KFUNCS)
+SEC("xdp")
+int xsk_steer_meta(struct xdp_md *ctx)
 {
 	return steer(ctx);
 }

@@ -1,7 +1,10 @@
 /* Layer 5 of the core: what a script calls on a socket and a batch.  Each
  * call checks the socket and the batch once, then composes the ring verbs:
  * receiving tops the fill ring up from the pool, sending recycles
- * completions into it, so scripts only ever see batches of frames they own. */
+ * completions into it, so scripts only ever see batches of frames they own.
+ * Two measurements ride along, each only when asked for: the RX metadata
+ * guard on frames handed out (UMEMs made with rx_metadata, meta.h), and the
+ * time a send hands its frames to the kernel (sockets made with tx_time). */
 #include <errno.h>
 #include <time.h>
 
@@ -35,6 +38,24 @@ static inline uint32_t room_of(const struct lxsk_batch *b)
 	return batch_head_of(b)->cap - b->n;
 }
 
+/* Frames f[first .. first+got) reach the script from the RX ring: with
+ * rx_metadata, each packet's metadata is checked against it, or its mark
+ * cleared (meta_seen). */
+static inline int handed_out(const struct lxsk_sock *s, struct lxsk_batch *b, uint32_t first, int got)
+{
+	if (__builtin_expect(s->rx_meta, 0) && got > 0)
+		meta_seen(s->port.frames, &b->f[first], (uint32_t)got);
+	return got;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* A call that moved nothing: the moment to learn, now and then, whether the
  * socket's interface is still there. */
 static inline int idle(struct port *p, int got, const char *what)
@@ -65,25 +86,31 @@ int lxsk_fill_produce(struct lxsk_sock *s, struct lxsk_batch *b)
 int lxsk_comp_consume(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
 {
 	struct port *p = usable(s, b, "completion");
-	uint32_t room;
+	uint32_t room, first, got;
 
 	if (!p)
 		return -lxsk_errno();
 	room = room_of(b);
-	return idle(p, (int)ring_complete(p, b, max < room ? max : room), "completion");
+	first = b->n;
+	got = ring_complete(p, b, max < room ? max : room);
+	/* A sent frame holds no received packet's metadata any more. */
+	if (__builtin_expect(s->rx_meta, 0))
+		meta_forget(p->frames, &b->f[first], got);
+	return idle(p, (int)got, "completion");
 }
 
 int lxsk_rx_consume(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
 {
 	struct port *p = usable(s, b, "rx");
-	uint32_t room;
+	uint32_t room, first;
 
 	if (!p)
 		return -lxsk_errno();
 	if (!p->has_rx)
 		return no_ring(p, "RX", "rx_size", "rx");
 	room = room_of(b);
-	return idle(p, ring_receive(p, b, max < room ? max : room, "rx"), "rx");
+	first = b->n;
+	return idle(p, handed_out(s, b, first, ring_receive(p, b, max < room ? max : room, "rx")), "rx");
 }
 
 int lxsk_tx_produce(struct lxsk_sock *s, struct lxsk_batch *b)
@@ -161,7 +188,7 @@ int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t l
 {
 	const struct frames *fr = &u->um->frames;
 	struct batch_head *h;
-	uint32_t room, want, got = 0, most = fr->frame_size - fr->data_offset;
+	uint32_t room, want, first, got = 0, most = fr->frame_size - fr->data_offset;
 
 	if (umem_usable(u, "alloc"))
 		return -EBADF;
@@ -172,6 +199,7 @@ int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t l
 		return lxsk_fail(EMSGSIZE, "alloc: length %u is more than a frame holds (%u bytes)", len, most);
 	room = h->cap - b->n;
 	want = n < room ? n : room;
+	first = b->n;
 	for (struct link *l = u->socks.next; l != &u->socks && got < want; l = l->next) {
 		struct port *p = &sock_of_node(l)->port;
 
@@ -180,6 +208,9 @@ int lxsk_alloc(struct lxsk_umem *u, struct lxsk_batch *b, uint32_t n, uint32_t l
 	}
 	if (got < want)
 		got += pool_alloc(fr, u->pool, b, want - got, len);
+	/* A frame for sending holds no received packet's metadata. */
+	if (__builtin_expect(u->um->rx_meta, 0))
+		meta_forget(fr, &b->f[first], got);
 	return (int)got;
 }
 
@@ -200,7 +231,7 @@ int lxsk_recycle(struct lxsk_sock *s)
 int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 {
 	struct port *p = usable(s, b, "recv");
-	uint32_t room;
+	uint32_t room, first;
 	int got;
 
 	if (!p)
@@ -208,6 +239,7 @@ int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 	if (!p->has_rx)
 		return no_ring(p, "RX", "rx_size", "recv");
 	room = room_of(b);
+	first = b->n;
 	/* A socket that forwards gets its frames back through the completion
 	 * ring: recycle them before refilling, as every loop of l2fwd must,
 	 * straight onto the fill ring as far as it wants them. */
@@ -222,7 +254,7 @@ int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 		ring_refill(p);
 	got = ring_receive(p, b, room, "recv");
 	if (got || !room || !timeout_ms)
-		return got ? (ring_busy(p), got) : idle(p, got, "recv");
+		return got ? (ring_busy(p), handed_out(s, b, first, got)) : idle(p, got, "recv");
 	/* Wait in slices: the kernel wakes no poller when the interface goes
 	 * away, so between slices ask it whether the socket is still bound. */
 	for (int left = timeout_ms; left;) {
@@ -235,7 +267,7 @@ int lxsk_recv(struct lxsk_sock *s, struct lxsk_batch *b, int timeout_ms)
 			ring_refill(p);
 		got = ring_receive(p, b, room, "recv");
 		if (got)
-			return got;
+			return handed_out(s, b, first, got);
 		if (ring_probe_alive(p, "recv"))
 			return -ENXIO;
 		if (left > 0)
@@ -257,6 +289,10 @@ int lxsk_send(struct lxsk_sock *s, struct lxsk_batch *b)
 	k = ring_transmit_some(p, b, false, "send");
 	if (k < 0)
 		return k;
+	/* The frames are the kernel's from here on; copy mode transmits them in
+	 * the kicks that follow. */
+	if (s->tx_time && k > 0)
+		s->tx_ns = now_ns();
 	err = ring_drain(p, "send");
 	/* What did not fit stays with the script, at the front of the batch. */
 	if (k)

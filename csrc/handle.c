@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "meta.h"
 #include "umem.h"
 
 int lxsk_umem_owner(const struct lxsk_umem *u, uint64_t addr)
@@ -27,7 +28,9 @@ int lxsk_umem_owner(const struct lxsk_umem *u, uint64_t addr)
 	return (int)(st & LXSK_OWN_MASK);
 }
 
-int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f)
+/* 0 when f is a frame of this handle's UMEM that the script holds, else an
+ * error: what the frame helpers ask before they touch frame memory. */
+static int script_frame(const struct lxsk_umem *u, const struct lxsk_frame *f)
 {
 	const struct frames *fr = &u->um->frames;
 	uint8_t st;
@@ -46,7 +49,32 @@ int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f)
 	if (st != lxsk_owner_byte(LXSK_OWN_USER, u->part))
 		return lxsk_fail(EBUSY, "frame (addr 0x%llx) is not the script's: it belongs to %s",
 				 (unsigned long long)f->addr, frames_owner_name(st, u->part));
-	return (int)frame_room(fr, f->addr);
+	return 0;
+}
+
+int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f)
+{
+	int err = script_frame(u, f);
+
+	return err ? err : (int)frame_room(&u->um->frames, f->addr);
+}
+
+/* Reads only the 32 bytes in front of the frame's packet, inside its own
+ * chunk (meta_read), of a frame the script holds. */
+int lxsk_frame_rx_meta(const struct lxsk_umem *u, const struct lxsk_frame *f, struct lxsk_rx_meta *out)
+{
+	int err = script_frame(u, f);
+
+	if (err)
+		return err;
+	if (!u->um->rx_meta)
+		return lxsk_fail(EINVAL,
+				 "frame (addr 0x%llx): its UMEM was made without rx_metadata = true, so nothing "
+				 "keeps an earlier packet's metadata from showing",
+				 (unsigned long long)f->addr);
+	if (!out)
+		return lxsk_fail(EINVAL, "frame: nowhere to put the metadata");
+	return meta_read(&u->um->frames, f, out);
 }
 
 int umem_release(struct lxsk_umem *u, struct lxsk_batch *b)

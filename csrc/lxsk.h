@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "meta_abi.h"
+
 /* FFI: begin */
 /* Who holds a frame.  The core keeps one owner byte per frame and checks
  * every hand-over against it, so a frame the kernel owns is never handed out
@@ -60,6 +62,7 @@ struct lxsk_umem_opts {
 	uint32_t fill_size;
 	uint32_t comp_size;
 	int32_t hugepages;
+	int32_t rx_metadata; /* guard the RX metadata in front of received packets (meta.h) */
 };
 
 struct lxsk_umem_info {
@@ -76,6 +79,7 @@ struct lxsk_umem_info {
 	uint32_t sockets;     /* open sockets of this handle */
 	uint32_t part;        /* this handle's partition */
 	int32_t closed;
+	int32_t rx_metadata;
 };
 
 enum lxsk_bind_mode { LXSK_BIND_AUTO = 0, LXSK_BIND_COPY = 1, LXSK_BIND_ZEROCOPY = 2 };
@@ -96,6 +100,7 @@ struct lxsk_sock_opts {
 	uint32_t tx_budget;   /* XDP_MAX_TX_SKB_BUDGET; 0: kernel default */
 	int32_t auto_fill;    /* keep the fill ring topped up from the pool */
 	int32_t multi_buffer; /* XDP_USE_SG: packets may span several descriptors */
+	int32_t tx_time;      /* record when each send hands its frames to the kernel */
 };
 
 struct lxsk_stats {
@@ -143,6 +148,10 @@ int lxsk_release(struct lxsk_umem *u, struct lxsk_batch *b);
 /* Bytes from the frame's first packet byte to the end of its frame, when the
  * frame is the script's; a negative errno (and a message) otherwise. */
 int lxsk_frame_room(const struct lxsk_umem *u, const struct lxsk_frame *f);
+/* The RX metadata in front of a frame the script holds (a UMEM made with
+ * rx_metadata): 1 and a copy in *out, 0 when the packet has none, a negative
+ * errno (and a message) when the frame is not the script's. */
+int lxsk_frame_rx_meta(const struct lxsk_umem *u, const struct lxsk_frame *f, struct lxsk_rx_meta *out);
 
 /* Batches */
 struct lxsk_batch *lxsk_batch_new(struct lxsk_umem *u, uint32_t cap);
@@ -163,6 +172,10 @@ int lxsk_sock_ifindex(const struct lxsk_sock *s);
 int lxsk_sock_stats(struct lxsk_sock *s, struct lxsk_stats *st);
 int lxsk_sock_zerocopy(struct lxsk_sock *s);
 int lxsk_sock_tx_budget(struct lxsk_sock *s);
+/* CLOCK_MONOTONIC ns when the last send that moved frames handed them to the
+ * kernel (just before its first kick); 0 before the first; -EINVAL (and a
+ * message) on a socket made without tx_time. */
+int64_t lxsk_sock_tx_time(const struct lxsk_sock *s);
 int lxsk_ring_state(const struct lxsk_sock *s, int ring, struct lxsk_ring_state *st);
 
 /* The four rings, one hand-over at a time (the xsk-rs level). */

@@ -37,6 +37,24 @@ int lxsk_sleep_until_ns(int64_t t)
 	return -r;
 }
 
+int64_t lxsk_wait_until_ns(int64_t t, int64_t spin_ns)
+{
+	int64_t now = lxsk_clock_ns();
+
+	if (t < 0 || spin_ns < 0)
+		return -EINVAL;
+	if (t - now > spin_ns) {
+		int r = lxsk_sleep_until_ns(t - spin_ns);
+
+		if (r < 0)
+			return r;
+		now = lxsk_clock_ns();
+	}
+	while (now < t)
+		now = lxsk_clock_ns();
+	return now;
+}
+
 int lxsk_set_timer_slack_ns(uint64_t ns)
 {
 	if (prctl(PR_SET_TIMERSLACK, (unsigned long)ns, 0, 0, 0) < 0)

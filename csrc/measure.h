@@ -30,6 +30,11 @@ int64_t lxsk_clock_ns(void);
 /* Sleeps until CLOCK_MONOTONIC reads t ns (absolute, so no drift builds up);
  * returns 0, or a negative errno (signals are slept through). */
 int lxsk_sleep_until_ns(int64_t t);
+/* Waits until CLOCK_MONOTONIC reads t ns: sleeps until spin_ns before t,
+ * then reads the clock in a loop.  In C, because a Lua loop spinning a
+ * varying number of times is traced anew for every count the JIT meets.
+ * Returns the clock's reading at the end (>= t), or a negative errno. */
+int64_t lxsk_wait_until_ns(int64_t t, int64_t spin_ns);
 /* Sets the calling thread's timer slack (prctl PR_SET_TIMERSLACK): how late
  * the kernel may end its sleeps to batch wake-ups, 50 us by default; 0 puts
  * the default back.  Returns 0 or a negative errno. */

@@ -6,6 +6,10 @@
  * the dispatcher cannot load, as on these machines.  lxsk_prog_path() tells
  * which one was used.
  *
+ * A device-bound program (opts.dev_bound: BPF_F_XDP_DEV_BOUND_ONLY and the
+ * interface's index at load) may call the RX metadata kfuncs; the kernel
+ * attaches it to that interface only, in native mode only.
+ *
  * Netlink-attached XDP programs outlive the process that attached them: with
  * opts.replace a leftover of ours is detached first (leftover.c decides what
  * that is), and every program attached here is registered there as held, so
@@ -29,6 +33,9 @@
 #include "prog.h"
 
 #define DEFAULT_XSKMAP "xsks_map"
+#ifndef BPF_F_XDP_DEV_BOUND_ONLY
+#define BPF_F_XDP_DEV_BOUND_ONLY (1U << 6) /* Linux 6.3; the 6.1 uapi headers lack it */
+#endif
 
 struct lxsk_prog {
 	struct xdp_program *xp;
@@ -159,6 +166,27 @@ fail:
 	return NULL;
 }
 
+/* Binds the program to its interface before libxdp loads it. */
+static int bind_to_device(struct lxsk_prog *p)
+{
+	struct bpf_object *obj = xdp_program__bpf_obj(p->xp);
+	struct bpf_program *bp = obj ? bpf_object__find_program_by_name(obj, p->name) : NULL;
+
+	if (p->mode == XDP_MODE_SKB)
+		return lxsk_fail(EINVAL,
+				 "program %s of %s: a device-bound program (dev_bound, what the RX metadata "
+				 "kfuncs need) attaches in native mode only, not skb",
+				 p->name, p->file);
+	if (!bp)
+		return lxsk_fail(ENOENT, "program %s of %s: cannot find it to bind it to %s", p->name, p->file,
+				 p->ifname);
+	p->mode = XDP_MODE_NATIVE;
+	bpf_program__set_ifindex(bp, (unsigned)p->ifindex);
+	return bpf_program__set_flags(bp, bpf_program__flags(bp) | BPF_F_XDP_DEV_BOUND_ONLY) ?
+		       lxsk_fail(EINVAL, "program %s of %s: cannot mark it device-bound", p->name, p->file) :
+		       0;
+}
+
 /* Opens the object and checks what the program needs from it. */
 static int prog_open(struct lxsk_prog *p, const char *program, int frags)
 {
@@ -250,7 +278,8 @@ struct lxsk_prog *lxsk_prog_load(const struct lxsk_prog_opts *o)
 	p = prog_new(o);
 	if (!p)
 		return NULL;
-	if (prog_open(p, o->program, o->frags) || prog_attach(p, o->replace))
+	if (prog_open(p, o->program, o->frags) || (o->dev_bound && bind_to_device(p)) ||
+	    prog_attach(p, o->replace))
 		goto fail;
 	if (p->xskmap) {
 		p->xskmap_fd = lxsk_prog_map_fd(p, p->xskmap);
@@ -389,6 +418,43 @@ int lxsk_prog_map_fd(struct lxsk_prog *p, const char *name)
 		return lxsk_fail(fd == -ENOENT || !obj ? ENOENT : -fd, "no map '%s' in %s (program %s)", name,
 				 p->file, p->name);
 	return fd;
+}
+
+/* ---- run statistics ---- */
+
+int lxsk_prog_run_stats(struct lxsk_prog *p, uint64_t *run_ns, uint64_t *runs)
+{
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	int fd, err = usable(p, "run statistics");
+
+	if (err)
+		return err;
+	fd = xdp_program__fd(p->xp);
+	if (fd < 0)
+		return lxsk_fail(EBADF, "run statistics: program %s of %s is not loaded", p->name, p->file);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return lxsk_fail(errno, "run statistics of program %s on %s: cannot read its info", p->name,
+				 p->ifname);
+	*run_ns = info.run_time_ns;
+	*runs = info.run_cnt;
+	return 0;
+}
+
+int lxsk_bpf_stats_on(void)
+{
+	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	if (fd < 0)
+		return lxsk_fail(-fd, "cannot turn BPF run statistics on%s",
+				 -fd == EPERM ? " (needs root, CAP_SYS_ADMIN)" : "");
+	return fd;
+}
+
+int lxsk_bpf_stats_off(int fd)
+{
+	return fd >= 0 && close(fd) ? -errno : 0;
 }
 
 /* ---- sockets in the XSKMAP ---- */

@@ -19,6 +19,7 @@ struct lxsk_prog_opts {
 	int32_t mode;    /* enum lxsk_attach_mode (auto, native, skb) */
 	int32_t frags;   /* ask for multi-buffer (xdp.frags) support */
 	int32_t replace; /* detach a leftover of ours first (leftover.h); default on in Lua */
+	int32_t dev_bound; /* load bound to the interface (what the RX metadata kfuncs need); native mode */
 };
 
 struct lxsk_prog;
@@ -35,6 +36,16 @@ const char *lxsk_prog_name(const struct lxsk_prog *p); /* the program's name in 
 int lxsk_prog_id(const struct lxsk_prog *p);  /* kernel program id */
 int lxsk_prog_attached(const struct lxsk_prog *p);
 int lxsk_prog_map_fd(struct lxsk_prog *p, const char *name);
+
+/* The kernel's run statistics of the program: ns spent in it and runs,
+ * counted only while BPF run statistics are on (lxsk_bpf_stats_on, or the
+ * kernel.bpf_stats_enabled sysctl). */
+int lxsk_prog_run_stats(struct lxsk_prog *p, uint64_t *run_ns, uint64_t *runs);
+/* Turns the kernel's BPF run statistics on (BPF_ENABLE_STATS) for as long as
+ * the returned file descriptor is open: the fd, or a negative errno.
+ * lxsk_bpf_stats_off closes it. */
+int lxsk_bpf_stats_on(void);
+int lxsk_bpf_stats_off(int fd);
 
 /* Sockets in the program's XSKMAP, by RX queue. */
 int lxsk_prog_register(struct lxsk_prog *p, uint32_t queue, int sock_fd);

@@ -317,6 +317,8 @@ static struct lxsk_sock *sock_alloc(struct lxsk_umem *u, const struct lxsk_sock_
 	s->u = u;
 	s->ifindex = ifindex;
 	s->pid = getpid();
+	s->rx_meta = u->um->rx_meta;
+	s->tx_time = o->tx_time != 0;
 	set_port(s, o, pair);
 	return s;
 }
@@ -448,6 +450,24 @@ out:
 	return s;
 }
 
+/* The frames on the RX ring that the script never got go back to the pool
+ * when the socket closes, with the metadata the kernel copied in front of
+ * them: clear it (meta.h). */
+static void forget_unread(struct port *p)
+{
+	uint32_t prod;
+
+	if (!p->has_rx)
+		return;
+	prod = __atomic_load_n(p->rx.producer, __ATOMIC_ACQUIRE);
+	for (uint32_t i = p->rx.cached_cons; i != prod; i++) {
+		uint64_t addr = xsk_ring_cons__rx_desc(&p->rx, i)->addr;
+
+		if (frame_from_kernel(p->frames, addr, p->on_fill))
+			meta_forget_addr(p->frames, addr);
+	}
+}
+
 void lxsk_sock_close(struct lxsk_sock *s)
 {
 	struct lxsk_umem *u;
@@ -473,6 +493,8 @@ void lxsk_sock_close(struct lxsk_sock *s)
 		um->first_queue = s->port.queue;
 		um->first_cookie = s->port.pair->netns_cookie;
 	}
+	if (s->rx_meta)
+		forget_unread(&s->port);
 	ring_return_on_close(&s->port);
 	xsk_socket__delete(s->xs);
 	s->xs = NULL;
@@ -513,6 +535,16 @@ int lxsk_sock_ifindex(const struct lxsk_sock *s)
 int lxsk_sock_tx_budget(struct lxsk_sock *s)
 {
 	return s->tx_budget;
+}
+
+int64_t lxsk_sock_tx_time(const struct lxsk_sock *s)
+{
+	if (sock_usable(s, "tx_time"))
+		return -EBADF;
+	if (!s->tx_time)
+		return lxsk_fail(EINVAL, "tx_time on %s queue %u: the socket was made without tx_time = true",
+				 s->port.ifname, s->port.queue);
+	return s->tx_ns;
 }
 
 int lxsk_sock_stats(struct lxsk_sock *s, struct lxsk_stats *st)

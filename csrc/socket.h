@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "ring.h"
+#include "meta.h"
 
 struct lxsk_sock {
 	struct port port; /* first: the hot path reaches it with no offset */
@@ -16,6 +17,9 @@ struct lxsk_sock {
 	int tx_budget;
 	bool closed;
 	bool is_first; /* bound on the UMEM's own fd */
+	bool rx_meta;  /* its UMEM guards RX metadata (meta.h) */
+	bool tx_time;  /* send records tx_ns */
+	int64_t tx_ns; /* CLOCK_MONOTONIC when the last send handed frames to the kernel */
 	pid_t pid;
 };
 

@@ -306,6 +306,37 @@ int lxsk_steer_counters(struct lxsk_prog *p, uint32_t id, struct lxsk_counter *o
 	return counters_io(&s, id, out);
 }
 
+int lxsk_steer_meta_get(struct lxsk_prog *p)
+{
+	struct steer s;
+	struct lxsk_steer_cfg cfg;
+	int err;
+
+	if ((err = steer_of(p, &s)) || (err = read_cfg(&s, &cfg)))
+		return err;
+	return (int)cfg.meta;
+}
+
+int lxsk_steer_meta_set(struct lxsk_prog *p, uint32_t meta)
+{
+	struct steer s;
+	struct lxsk_steer_cfg cfg;
+	uint32_t before;
+	int err;
+
+	if ((err = steer_of(p, &s)))
+		return err;
+	if (meta & ~(uint32_t)(LXSK_META_RX_TIME | LXSK_META_HW_TIME | LXSK_META_HASH | LXSK_META_VLAN))
+		return lxsk_fail(EINVAL, "metadata: unknown bits 0x%x", meta);
+	if ((err = read_cfg(&s, &cfg)))
+		return err;
+	before = cfg.meta;
+	cfg.meta = meta;
+	if ((err = write_cfg(&s, &cfg)))
+		return err;
+	return (int)before;
+}
+
 int lxsk_steer_counters_reset(struct lxsk_prog *p, uint32_t id)
 {
 	struct steer s;

@@ -20,6 +20,11 @@ int lxsk_steer_rule_remove(struct lxsk_prog *p, uint32_t id);
 int lxsk_steer_rule_get(struct lxsk_prog *p, uint32_t id, struct lxsk_rule *r); /* 1 active, 0 empty */
 int lxsk_steer_counters(struct lxsk_prog *p, uint32_t id, struct lxsk_counter *out);
 int lxsk_steer_counters_reset(struct lxsk_prog *p, uint32_t id);
+/* The RX metadata redirected packets carry: LXSK_META_* bits (meta_abi.h),
+ * 0 for none.  set returns the bits before; the plain build stamps only
+ * LXSK_META_RX_TIME, the kfunc build (xsk_steer_meta) the rest too. */
+int lxsk_steer_meta_set(struct lxsk_prog *p, uint32_t meta);
+int lxsk_steer_meta_get(struct lxsk_prog *p);
 /* FFI: end */
 
 #endif

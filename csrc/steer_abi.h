@@ -73,7 +73,7 @@ struct lxsk_rule {
 /* The program's configuration (map xsk_steer_cfg, one entry). */
 struct lxsk_steer_cfg {
 	uint32_t nrules; /* highest active slot + 1; 0: redirect everything */
-	uint32_t pad;
+	uint32_t meta;   /* LXSK_META_* bits (meta_abi.h) to stamp redirected packets with; 0: none */
 };
 
 /* Per-rule counters (per CPU in the map; summed by lxsk_steer_counters). */

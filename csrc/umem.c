@@ -155,6 +155,7 @@ struct lxsk_umem *umem_make(const struct lxsk_umem_opts *o)
 	um->refs = 1;
 	um->pid = getpid();
 	um->headroom = o->frame_headroom;
+	um->rx_meta = o->rx_metadata != 0;
 	um->fill_size = o->fill_size;
 	um->comp_size = o->comp_size;
 	um->fill_target = o->fill_size < o->frame_count / 2 ? o->fill_size : o->frame_count / 2;
@@ -394,6 +395,7 @@ void lxsk_umem_get_info(const struct lxsk_umem *u, struct lxsk_umem_info *info)
 		.sockets = u->nsocks,
 		.part = u->part,
 		.closed = u->closed,
+		.rx_metadata = um->rx_meta,
 	};
 }
 

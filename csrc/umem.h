@@ -60,6 +60,7 @@ struct umem {
 	struct frames frames;
 	bool huge;
 	bool closed;
+	bool rx_meta; /* made with rx_metadata: the metadata guard runs (meta.h) */
 	uint32_t headroom;
 	uint32_t fill_size, comp_size;
 	uint32_t fill_target; /* frames auto-fill keeps on a fill ring */

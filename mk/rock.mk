@@ -22,7 +22,9 @@ TOOLS := \
 	xsk-capture=examples/capture.lua \
 	xsk-responder=examples/responder.lua \
 	xsk-udp-echo=examples/udp_echo.lua \
-	xsk-udp-sink=examples/udp_sink.lua
+	xsk-udp-sink=examples/udp_sink.lua \
+	xsk-latency=examples/latency.lua \
+	xsk-replay=examples/replay.lua
 
 LUA_MODULES := $(patsubst lua/%,%,$(shell find lua -name '*.lua' | sort))
 ROCK_DIR    := $(BUILD)/rock
@@ -40,7 +42,7 @@ rock-install: all
 	for m in $(LUA_MODULES); do install -D -m 644 lua/$$m $(INST_LUADIR)/$$m || exit 1; done
 	install -D -m 755 $(CORE_SO) $(INST_LIBDIR)/xsk/core.so
 	install -d $(INST_LIBDIR)/xsk/bpf $(INST_BINDIR)
-	install -m 644 $(BPF_OBJS) $(INST_LIBDIR)/xsk/bpf/
+	install -m 644 $(BPF_OBJS) $(BPF_HDRS) $(INST_LIBDIR)/xsk/bpf/
 	$(foreach t,$(TOOLS),install -m 755 $(word 2,$(subst =, ,$(t))) $(INST_BINDIR)/$(word 1,$(subst =, ,$(t))) &&) true
 	$(if $(INST_PREFIX),install -d $(INST_PREFIX) && install -m 644 README.md LICENSE CHANGELOG.md $(INST_PREFIX)/)
 

@@ -11,6 +11,14 @@ local XSK_IP, PEER_IP = "198.18.0.1", "198.18.0.2"
 
 -- Runs a shell command; returns its output (stdout and stderr, or only
 -- stderr with stderr_only) and whether it exited 0.
+-- A fresh file name ending in ext: os.tmpname makes the file it names, so
+-- it goes again before its name is used with the extension.
+local function tmpfile(ext)
+  local base = os.tmpname()
+  os.remove(base)
+  return base .. ext
+end
+
 local function sh(cmd, stderr_only)
   -- LuaJIT's close() does not report the exit status, so the shell prints it.
   local p = io.popen("(" .. cmd .. ")" .. (stderr_only and " 2>&1 >/dev/null" or " 2>&1") .. "; echo \"exit:$?\"")
@@ -284,6 +292,94 @@ describe("examples end to end", function()
     assert.is_true(os.time() - t0 >= 1)
   end)
 
+  it("txgen's ranges and size mix reach the peer's kernel frame by frame, checksums valid", function()
+    local env = veth()
+    local dst_mac = mac_of(env.peer_ns, env.b)
+    local file = tmpfile(".pcap")
+    -- tcpdump on the peer sees every frame as it arrives, before its stack.
+    local tcpdump = ("tcpdump -i %s -nn -U --immediate-mode -w %s"):format(env.b, file)
+    local dump = io.popen(("ip netns exec %s timeout 20 %s udp 2>&1"):format(env.peer_ns, tcpdump))
+    sleep(1)
+    local before = udp_counters(env.peer_ns)
+    local count = 300
+    local out, ok = sh(("ip netns exec %s %s"):format(env.ns, example("txgen",
+      ("--dev %s --src-mac 02:00:00:00:00:01 --dst-mac %s --src-ip 198.18.0.10-198.18.0.19 --dst-ip %s "
+        .. "--src-port 5000-5002 --dst-port 1000-1004 --count %d --size 64,576,1500 --rate 3000 --burst 4")
+        :format(env.a, dst_mac, PEER_IP, count))))
+    assert.is_true(ok, out)
+    assert.truthy(out:find("sent " .. count .. "\n", 1, true), out)
+    local after
+    for _ = 1, 20 do
+      after = udp_counters(env.peer_ns)
+      if after.NoPorts - before.NoPorts >= count then break end
+      sleep(0.1)
+    end
+    sh(("pkill -INT -f '^%s'"):format(tcpdump))
+    dump:close()
+    assert.are.equal(count, after.NoPorts - before.NoPorts)
+    assert.are.equal(0, after.InCsumErrors - before.InCsumErrors)
+    assert.are.equal(0, after.InErrors - before.InErrors)
+    -- Frame k: source 198.18.0.(10 + k % 10), source port 5000 + k % 3,
+    -- destination port 1000 + k % 5, size (64, 576, 1500)[k % 3 + 1].
+    local text, read_ok = sh("tcpdump -r " .. file .. " -nn -e")
+    os.remove(file)
+    assert.is_true(read_ok, text)
+    local k, sizes = 0, { 64, 576, 1500 }
+    for line in text:gmatch("[^\n]+") do
+      if line:find("^reading from file") then goto next end
+      local len, src, sport, dport = line:match("length (%d+): ([%d.]+)%.(%d+) > [%d.]+%.(%d+):")
+      assert.truthy(len, line)
+      assert.are.equal(("%d 198.18.0.%d %d %d"):format(sizes[k % 3 + 1], 10 + k % 10, 5000 + k % 3, 1000 + k % 5),
+        ("%s %s %s %s"):format(len, src, sport, dport))
+      k = k + 1
+      ::next::
+    end
+    assert.are.equal(count, k)
+  end)
+
+  it("capture --filter writes only the frames the filter matches", function()
+    local env = veth()
+    local mac = mac_of(env.ns, env.a)
+    sh(("ip -n %s neigh replace %s lladdr %s dev %s"):format(env.peer_ns, XSK_IP, mac, env.b))
+    local sender = os.tmpname()
+    local f = assert(io.open(sender, "w"))
+    f:write(UDP_SENDER)
+    f:close()
+    local file = tmpfile(".pcap")
+    local job = start(env.ns, "capture", ("--dev %s --write %s --duration 4 --filter 'udp port 53'"):format(env.a,
+      file))
+    local code, log = with_example(job, function()
+      assert.is_true(wait_ready(job, "capturing"), "capture did not start:\n" .. slurp(job.log))
+      for _, port in ipairs { 53, 54, 5353 } do
+        local out, ok = sh(("ip netns exec %s luajit %s %s %d 4"):format(env.peer_ns, sender, XSK_IP, port))
+        assert.is_true(ok, out)
+      end
+      sh(("ip netns exec %s ping -c 3 -i 0.2 -W 1 %s"):format(env.peer_ns, XSK_IP))
+    end)
+    os.remove(sender)
+    assert.are.equal(0, code, log)
+    assert.truthy(log:find("\ncaptured 4\n", 1, true), log)
+    assert.truthy(log:find("4 of 15 frames matched the filter", 1, true), log)
+    local all, ok = sh("tcpdump -r " .. file .. " -nn 2>/dev/null")
+    assert.is_true(ok, all)
+    local other = sh("tcpdump -r " .. file .. " -nn 'not udp port 53' 2>/dev/null")
+    os.remove(file)
+    local n = 0
+    for line in all:gmatch("[^\n]+") do
+      n = n + 1
+      assert.truthy(line:find(PEER_IP .. "%.%d+ > " .. XSK_IP .. "%.53: "), line)
+    end
+    assert.are.equal(4, n, all)
+    assert.are.equal("", other)
+  end)
+
+  it("capture refuses a filter libpcap cannot compile", function()
+    local out, ok = sh(example("capture", "--dev veth0 --write /dev/null --filter 'udp port'"), true)
+    assert.is_false(ok)
+    assert.are.equal('xsk-capture: option --filter: xsk.filter: cannot compile "udp port": '
+      .. "can't parse filter expression: syntax error (see --help)\n", out)
+  end)
+
   it("udp_sink counts one port's datagrams while the kernel keeps answering ping", function()
     local env = veth()
     -- With an address on veth0 its kernel answers ARP and ping: everything
@@ -326,7 +422,7 @@ describe("examples end to end", function()
     -- static neighbour entry and sends its echo requests straight away.
     local mac = mac_of(env.ns, env.a)
     sh(("ip -n %s neigh replace %s lladdr %s dev %s"):format(env.peer_ns, XSK_IP, mac, env.b))
-    local file = os.tmpname() .. ".pcap"
+    local file = tmpfile(".pcap")
     local job = start(env.ns, "capture", ("--dev %s --write %s --duration 4"):format(env.a, file))
     local code, log = with_example(job, function()
       assert.is_true(wait_ready(job, "capturing"), "capture did not start:\n" .. slurp(job.log))

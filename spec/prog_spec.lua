@@ -66,7 +66,8 @@ describe("xsk.prog and xsk.steer misuse", function()
   it("options of prog.load and steer.open", function()
     pair()
     raises("xsk.prog: expected a table of options, got string", function() prog.load("va") end)
-    raises("xsk.prog: unknown option \"colour\" (known: file, frags, ifindex, ifname, mode, program, replace, xskmap)",
+    raises("xsk.prog: unknown option \"colour\" (known: dev_bound, file, frags, ifindex, ifname, mode, program, "
+      .. "replace, xskmap)",
       function() prog.load { file = OBJ, ifname = "va", colour = "red" } end)
     raises("xsk.prog: file is required", function() prog.load { ifname = "va" } end)
     raises("xsk.prog: give ifname or ifindex (one of them), got neither", function() prog.load { file = OBJ } end)
@@ -276,5 +277,26 @@ describe("xsk.prog and xsk.steer misuse", function()
     refuses("no map 'xsk_steer_rules' in " .. xdp.FOREIGN, C.lxsk_steer_rule_get(q.p, 0, rule {}))
     refuses("register: program xdpfilt_alw_all of " .. xdp.FOREIGN .. " was loaded without an XSKMAP",
       C.lxsk_prog_register(q.p, 0, 3))
+  end)
+end)
+
+describe("xsk.prog run statistics", function()
+  it("count the program's runs and the time spent in it while they are on", function()
+    local env = pair()
+    local p = prog.load { file = OBJ, ifname = "va" }
+    defer(function() p:close() end)
+    local ns0, runs0 = p:run_stats()
+    local stats = prog.stats_on()
+    assert.is_true(xdp.ping(env, 5))
+    local ns1, runs1 = p:run_stats()
+    -- 5 requests, maybe ARP: each one run of the program on va
+    assert.is_true(runs1 - runs0 >= 5, ("%d runs"):format(runs1 - runs0))
+    assert.is_true(ns1 > ns0)
+    -- (Whether they stop counting after close depends on every process on
+    -- the machine: the kernel counts while any of them has them on.)
+    stats:close()
+    stats:close()
+    p:close()
+    assert.error_matches(function() p:run_stats() end, "xsk.prog: run_stats: the program is closed", nil, true)
   end)
 end)

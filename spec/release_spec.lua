@@ -112,7 +112,9 @@ describe("the release", function()
       assert.truthy(listing:find("./share/lua/5.1/" .. m .. "\n", 1, true), m .. " not installed:\n" .. listing)
     end
     for _, f in ipairs { "lib/lua/5.1/xsk/core.so", "lib/lua/5.1/xsk/bpf/xsk_steer.bpf.o",
-        "lib/lua/5.1/xsk/bpf/xsk_steer_frags.bpf.o", "rock/LICENSE", "rock/README.md", "rock/CHANGELOG.md" } do
+        "lib/lua/5.1/xsk/bpf/xsk_steer_frags.bpf.o", "lib/lua/5.1/xsk/bpf/xsk_steer_meta.bpf.o",
+        "lib/lua/5.1/xsk/bpf/xsk_meta.h", "lib/lua/5.1/xsk/bpf/meta_abi.h",
+        "rock/LICENSE", "rock/README.md", "rock/CHANGELOG.md" } do
       assert.truthy(listing:find("./" .. f .. "\n", 1, true), f .. " not installed:\n" .. listing)
     end
     -- From another folder, with only the install's paths: lua-xsk comes from
@@ -143,7 +145,8 @@ describe("the release", function()
     -- Later tools add themselves with one line in mk/rock.mk's TOOLS.
     local have = {}
     for _, n in ipairs(names) do have[n] = true end
-    for _, n in ipairs { "xsk-capture", "xsk-detach", "xsk-responder", "xsk-txgen", "xsk-udp-echo", "xsk-udp-sink" } do
+    for _, n in ipairs { "xsk-capture", "xsk-detach", "xsk-responder", "xsk-txgen", "xsk-udp-echo", "xsk-udp-sink",
+        "xsk-latency", "xsk-replay" } do
       assert.is_true(have[n], n .. " is not in TOOLS")
     end
   end)

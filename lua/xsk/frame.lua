@@ -150,6 +150,83 @@ function Frame:setlen(n)
   return self
 end
 
+-- ---- RX metadata (frames of a UMEM made with rx_metadata = true) ----
+-- What the XDP program wrote in front of the packet (xsk.steer with
+-- rx_time/rx_meta, or a program of one's own with bpf/xsk_meta.h), read by
+-- the core from inside the frame after it checked the frame is the script's.
+-- The core marks metadata checked against its packet as it hands the frame
+-- out, and clears it otherwise, so a packet without metadata answers nil,
+-- never an earlier packet's (csrc/meta.h).  Each accessor is one FFI call
+-- into scratch memory made once: nothing allocates in a compiled loop.
+
+local meta = ffi.new("struct lxsk_rx_meta")
+local RX_TIME, HW_TIME, HASH, VLAN, VLAN_AD = C.LXSK_META_RX_TIME, C.LXSK_META_HW_TIME, C.LXSK_META_HASH,
+  C.LXSK_META_VLAN, C.LXSK_META_VLAN_AD
+
+-- The flags of the frame's metadata (0: none), read into `meta`; or nil
+-- and a message.
+local function read_meta(f, what)
+  local umem = umems[f.umem_id]
+  if not umem then
+    return nil, ("xsk.frame: %s: the frame (addr 0x%x) belongs to no open UMEM"):format(what, tonumber(f.addr))
+  end
+  local r = C.lxsk_frame_rx_meta(umem.u, f, meta)
+  if r < 0 then return nil, core_error("xsk.frame: " .. what) end
+  if r == 0 then return 0 end
+  return meta.flags
+end
+
+-- When the XDP program met the packet: ns on CLOCK_MONOTONIC (xsk.clock's
+-- clock), or nil when the packet carries none.
+function Frame:rx_time()
+  local flags, err = read_meta(self, "rx_time")
+  if not flags then error(err, 2) end
+  if band(flags, RX_TIME) == 0 then return nil end
+  return tonumber(meta.rx_time)
+end
+
+-- The driver's RX timestamp (ns, the NIC's clock), or nil.
+function Frame:hw_time()
+  local flags, err = read_meta(self, "hw_time")
+  if not flags then error(err, 2) end
+  if band(flags, HW_TIME) == 0 then return nil end
+  return tonumber(meta.hw_time)
+end
+
+-- The driver's RX hash and its type (enum xdp_rss_hash_type bits), or nil.
+function Frame:rx_hash()
+  local flags, err = read_meta(self, "rx_hash")
+  if not flags then error(err, 2) end
+  if band(flags, HASH) == 0 then return nil end
+  return tonumber(meta.hash), tonumber(meta.hash_type)
+end
+
+-- The VLAN tag the NIC took off the packet: its TCI and protocol (0x8100 or
+-- 0x88a8), or nil.  A tag still in the packet is for headers.parse.
+function Frame:rx_vlan()
+  local flags, err = read_meta(self, "rx_vlan")
+  if not flags then error(err, 2) end
+  if band(flags, VLAN) == 0 then return nil end
+  return tonumber(meta.vlan_tci), band(flags, VLAN_AD) ~= 0 and 0x88a8 or 0x8100
+end
+
+-- Everything as a table (a slow path, for printing): { rx_time, hw_time,
+-- hash, hash_type, vlan_tci, vlan_proto }, each nil when absent; nil when
+-- the packet carries no metadata.
+function Frame:rx_meta()
+  local flags, err = read_meta(self, "rx_meta")
+  if not flags then error(err, 2) end
+  if flags == 0 then return nil end
+  local t = {}
+  if band(flags, RX_TIME) ~= 0 then t.rx_time = tonumber(meta.rx_time) end
+  if band(flags, HW_TIME) ~= 0 then t.hw_time = tonumber(meta.hw_time) end
+  if band(flags, HASH) ~= 0 then t.hash, t.hash_type = tonumber(meta.hash), tonumber(meta.hash_type) end
+  if band(flags, VLAN) ~= 0 then
+    t.vlan_tci, t.vlan_proto = tonumber(meta.vlan_tci), band(flags, VLAN_AD) ~= 0 and 0x88a8 or 0x8100
+  end
+  return t
+end
+
 ffi.metatype(frame_t, Frame)
 
 -- ---- batches ----

@@ -29,11 +29,11 @@ function M.detach(ifname, ours)
 end
 
 -- The batteries load on first use: xsk.headers, xsk.checksum, xsk.template,
--- xsk.pcap, xsk.filter, xsk.hist, xsk.pace, xsk.clock, xsk.stats, xsk.steer,
--- xsk.prog, xsk.netns, xsk.cli; for many cores xsk.workers, xsk.mailbox,
--- xsk.counters, xsk.channel.
+-- xsk.flows, xsk.pcap, xsk.filter, xsk.hist, xsk.pace, xsk.clock, xsk.stats,
+-- xsk.steer, xsk.prog, xsk.netns, xsk.cli; for many cores xsk.workers,
+-- xsk.mailbox, xsk.counters, xsk.channel.
 local batteries = {
-  headers = true, checksum = true, template = true, pcap = true, filter = true, hist = true, pace = true,
+  headers = true, checksum = true, template = true, flows = true, pcap = true, filter = true, hist = true, pace = true,
   clock = true, stats = true, steer = true, prog = true, netns = true, cli = true,
   workers = true, mailbox = true, counters = true, channel = true,
 }

@@ -54,6 +54,10 @@ local schema = {
   sleep = { "any" },
 }
 
+local function wait_until(t, spin_ns)
+  return tonumber(C.lxsk_wait_until_ns(t, spin_ns))
+end
+
 local function sleep_until(t)
   local r = C.lxsk_sleep_until_ns(t)
   if r < 0 then error(("xsk.pace: clock_nanosleep failed (errno %d)"):format(-r)) end
@@ -81,6 +85,7 @@ function M.new(cfg)
   return setmetatable({
     pps = o.pps, burst = o.burst, poisson = o.poisson, spin_ns = o.spin_ns,
     clock = o.clock or clock.now, sleep = o.sleep or sleep_until,
+    real = o.clock == nil and o.sleep == nil, -- the real clock: wait in C
     -- the gap between bursts, mean gap with poisson
     bgap = o.burst * 1e9 / o.pps,
     started = false, t0 = 0,
@@ -162,6 +167,18 @@ function Pacer:wait(max)
   local clock_fn = self.clock
   local now = clock_fn()
   local n = take(self, now, max)
+  if self.real then
+    -- Sleep and spin in C: a Lua loop spinning a different number of times
+    -- per call would make the JIT trace it anew for each count (a chain of
+    -- side traces that never ends, each one garbage).  Rounding may leave
+    -- the departure a hair past the time waited for: then wait again.
+    while n == 0 do
+      now = wait_until(next_departure(self), self.spin_ns)
+      if now < 0 then error(("xsk.pace: clock_nanosleep failed (errno %d)"):format(-now), 2) end
+      n = take(self, now, max)
+    end
+    return n
+  end
   while n == 0 do
     local far = next_departure(self) - self.spin_ns
     if far > now then self.sleep(far) end

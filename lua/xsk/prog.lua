@@ -39,6 +39,7 @@ M.schema = {
   mode = { "enum", "auto", M.MODES },
   frags = { "bool", false },
   replace = { "bool", true },             -- detach a leftover program of ours first
+  dev_bound = { "bool", false },          -- bound to the interface: the RX metadata kfuncs (native mode)
 }
 
 local Prog = {}
@@ -73,6 +74,7 @@ function M.attach(what, o, class)
   opts.mode = M.MODES[o.mode]
   opts.frags = o.frags and 1 or 0
   opts.replace = o.replace and 1 or 0
+  opts.dev_bound = o.dev_bound and 1 or 0
   local p = C.lxsk_prog_load(opts)
   if p == nil then return nil, core_error(what) end
   ffi.gc(p, C.lxsk_prog_free)
@@ -85,7 +87,7 @@ function M.attach(what, o, class)
 end
 
 -- prog.load{ file=, program=, xskmap="xsks_map", ifname= | ifindex=, mode="auto"|"native"|"skb",
---            frags=false, replace=true }
+--            frags=false, replace=true, dev_bound=false }
 function M.load(cfg)
   local o, err = base.options("xsk.prog", M.schema, cfg)
   if not o then error(err, 2) end
@@ -96,6 +98,38 @@ function M.load(cfg)
 end
 
 function M.is_prog(v) return objects[v] == true end
+
+-- ---- the kernel's BPF run statistics ----
+
+local Stats = {}
+Stats.__index = Stats
+
+-- Turns the kernel's run statistics of BPF programs on (p:run_stats()) until
+-- the returned object is closed (or collected).  They cost every program on
+-- the machine a clock read a run, so turn them on only to measure.
+function M.stats_on()
+  local fd = C.lxsk_bpf_stats_on()
+  if fd < 0 then error(core_error("xsk.prog: stats_on"), 2) end
+  local box = ffi.gc(ffi.new("int[1]", fd), function(b) C.lxsk_bpf_stats_off(b[0]) end)
+  return setmetatable({ box = box }, Stats)
+end
+
+function Stats:close()
+  if self.box then
+    C.lxsk_bpf_stats_off(self.box[0])
+    ffi.gc(self.box, nil)
+    self.box = nil
+  end
+end
+
+-- The folder with the headers an XDP program of one's own includes to stamp
+-- RX metadata (xsk_meta.h, meta_abi.h): next to the compiled programs.
+function M.include_dir()
+  local dir = os.getenv("LXSK_BPF_DIR")
+  if dir and dir ~= "" then return dir end
+  local core_dir = require("xsk.core").path:match("^(.*)/[^/]*$") or "."
+  return core_dir .. "/bpf"
+end
 
 -- nil when self is an open program (any object attach made), else what is wrong.
 local function bad_self(self, method)
@@ -198,6 +232,17 @@ function Prog:id()
   local id = C.lxsk_prog_id(self.p)
   if id < 0 then return nil end
   return tonumber(id)
+end
+
+local run_ns, runs = ffi.new("uint64_t[1]"), ffi.new("uint64_t[1]")
+
+-- The kernel's run statistics of the program: ns spent in it and how many
+-- times it ran, counted while BPF run statistics are on (prog.stats_on()).
+function Prog:run_stats()
+  local err = bad_self(self, "run_stats")
+  if err then error(err, 2) end
+  if C.lxsk_prog_run_stats(self.p, run_ns, runs) < 0 then error(core_error(self.what), 2) end
+  return tonumber(run_ns[0]), tonumber(runs[0])
 end
 
 -- A map fd of the program, by name (for bpf_map_* calls of your own).

@@ -40,6 +40,7 @@ M.schema = {
   batch_size = { "int", 64, 1, 65536 },
   auto_fill = { "bool", true },
   multi_buffer = { "bool", false },
+  tx_time = { "bool", false }, -- send records when it hands frames to the kernel: sock:tx_time()
 }
 
 local Socket = {}
@@ -76,6 +77,7 @@ function M.c_options(cfg)
   opts.tx_budget = o.tx_budget
   opts.auto_fill = o.auto_fill and 1 or 0
   opts.multi_buffer = o.multi_buffer and 1 or 0
+  opts.tx_time = o.tx_time and 1 or 0
   return o, opts
 end
 
@@ -199,6 +201,16 @@ function Socket:stats()
     rx_fill_ring_empty_descs = tonumber(st.rx_fill_ring_empty_descs),
     tx_ring_empty_descs = tonumber(st.tx_ring_empty_descs),
   }
+end
+
+-- When the last send that moved frames handed them to the kernel (ns on
+-- CLOCK_MONOTONIC, xsk.clock's clock, taken just before its first kick), or
+-- nil before the first.  Needs a socket made with tx_time = true.
+function Socket:tx_time()
+  local t = C.lxsk_sock_tx_time(self.s)
+  if t < 0 then error(core_error("xsk.socket"), 2) end
+  if t == 0 then return nil end
+  return tonumber(t)
 end
 
 function Socket:zerocopy()

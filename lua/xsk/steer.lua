@@ -58,35 +58,58 @@ M.schema = {
   ifindex = { "int", nil, 1, 0x7fffffff },
   mode = { "enum", "auto", prog.MODES },
   frags = { "bool", false },             -- the xdp.frags build, for multi-buffer sockets
-  file = { "string" },                   -- default: bpf/xsk_steer[_frags].bpf.o next to the core
+  file = { "string" },                   -- default: bpf/xsk_steer[_frags|_meta].bpf.o next to the core
   replace = { "bool", true },
+  rx_time = { "bool", false },           -- stamp redirected packets with their RX time
+  rx_meta = { "bool", false },           -- ... and the driver's timestamp, hash, VLAN tag (kfunc build)
 }
+
+-- The RX metadata each build can stamp.
+local META_TIME = C.LXSK_META_RX_TIME
+local META_ALL = bor(C.LXSK_META_RX_TIME, C.LXSK_META_HW_TIME, C.LXSK_META_HASH, C.LXSK_META_VLAN)
 
 -- Where the compiled program lives: LXSK_BPF_DIR, else bpf/ next to the
 -- core's shared object, where both the build (build/lua/xsk/) and a rock
--- install put it.
-function M.object_path(frags)
-  local name = frags and "xsk_steer_frags.bpf.o" or "xsk_steer.bpf.o"
-  local dir = os.getenv("LXSK_BPF_DIR")
-  if dir and dir ~= "" then return dir .. "/" .. name end
-  local core_dir = require("xsk.core").path:match("^(.*)/[^/]*$") or "."
-  return core_dir .. "/bpf/" .. name
+-- install put it.  frags: the multi-buffer build; meta: the build that
+-- calls the RX metadata kfuncs.
+function M.object_path(frags, meta)
+  local name = frags and "xsk_steer_frags.bpf.o" or meta and "xsk_steer_meta.bpf.o" or "xsk_steer.bpf.o"
+  return prog.include_dir() .. "/" .. name
 end
 
 local Steer = setmetatable({}, { __index = prog.Prog })
 Steer.__index = Steer
 M.Steer = Steer
 
--- steer.open{ ifname= | ifindex=, mode="auto"|"native"|"skb", frags=false, file=, replace=true }
+-- steer.open{ ifname= | ifindex=, mode="auto"|"native"|"skb", frags=false, file=, replace=true,
+--             rx_time=false, rx_meta=false }
+-- rx_meta loads the kfunc build bound to the interface, which the kernel
+-- takes in native mode only.
 function M.open(cfg)
   local o, err = base.options("xsk.steer", M.schema, cfg)
   if not o then error(err, 2) end
-  o.file = o.file or M.object_path(o.frags)
-  o.program = o.frags and "xsk_steer_frags" or "xsk_steer"
+  if o.rx_meta and o.frags then
+    error("xsk.steer: rx_meta and frags do not go together: the kfunc build is single-buffer", 2)
+  end
+  if o.rx_meta and o.mode == "skb" then
+    error("xsk.steer: rx_meta needs native mode (the RX metadata kfuncs run only in a device-bound program, "
+      .. "which the kernel does not attach in skb mode)", 2)
+  end
+  o.file = o.file or M.object_path(o.frags, o.rx_meta)
+  o.program = o.frags and "xsk_steer_frags" or o.rx_meta and "xsk_steer_meta" or "xsk_steer"
   o.xskmap = "xsks_map"
+  o.dev_bound = o.rx_meta
+  local meta = o.rx_meta and META_ALL or o.rx_time and META_TIME or 0
   local st
   st, err = prog.attach("xsk.steer", o, Steer)
   if not st then error(err, 2) end
+  -- What set_metadata(true) turns on: what this build can stamp.
+  st.meta_bits = o.rx_meta and META_ALL or META_TIME
+  if meta ~= 0 and C.lxsk_steer_meta_set(st.p, meta) < 0 then
+    local msg = core_error("xsk.steer")
+    st:close()
+    error(msg, 2)
+  end
   return st
 end
 
@@ -346,6 +369,27 @@ function Steer:reset_counters(id)
   for slot = id or 0, id or UNMATCHED do
     if C.lxsk_steer_counters_reset(self.p, slot) < 0 then error(core_error("xsk.steer"), 2) end
   end
+end
+
+-- Turns the stamping of redirected packets with RX metadata on or off while
+-- traffic flows (what open's rx_time or rx_meta asked for, or what the
+-- build can stamp); returns whether it was on.
+function Steer:set_metadata(on)
+  local err = bad_self(self, "set_metadata")
+  if err then error(err, 2) end
+  if type(on) ~= "boolean" then error(argerror("xsk.steer: set_metadata", "on", "true or false", on), 2) end
+  local before = C.lxsk_steer_meta_set(self.p, on and self.meta_bits or 0)
+  if before < 0 then error(core_error("xsk.steer"), 2) end
+  return before ~= 0
+end
+
+-- Whether redirected packets are stamped with RX metadata now.
+function Steer:metadata()
+  local err = bad_self(self, "metadata")
+  if err then error(err, 2) end
+  local bits = C.lxsk_steer_meta_get(self.p)
+  if bits < 0 then error(core_error("xsk.steer"), 2) end
+  return bits ~= 0
 end
 
 function Steer:__tostring()

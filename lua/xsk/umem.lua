@@ -27,6 +27,7 @@ M.schema = {
   fill_size = { "int", 2048, 1, MAX_COUNT },
   comp_size = { "int", 2048, 1, MAX_COUNT },
   hugepages = { "bool", false },
+  rx_metadata = { "bool", false }, -- frames answer f:rx_time() & co. (the core guards against stale metadata)
 }
 
 local OWNERS = {
@@ -54,6 +55,7 @@ local function wrap(u)
     frame_headroom = info.frame_headroom,
     data_offset = info.data_offset,
     max_packet = info.frame_size - info.data_offset,
+    rx_metadata = info.rx_metadata ~= 0,
     sockets = setmetatable({}, { __mode = "v" }),
   }, Umem)
   frame.register(self)
@@ -64,12 +66,13 @@ end
 -- M.new; it owns u from now on.
 M.wrap = wrap
 
--- xsk.umem{ frame_count, frame_size, frame_headroom, fill_size, comp_size, hugepages }
+-- xsk.umem{ frame_count, frame_size, frame_headroom, fill_size, comp_size, hugepages, rx_metadata }
 function M.new(cfg)
   local o, err = options("xsk.umem", M.schema, cfg)
   if not o then error(err, 2) end
   local opts = ffi.new("struct lxsk_umem_opts", {
     o.frame_count, o.frame_size, o.frame_headroom, o.fill_size, o.comp_size, o.hugepages and 1 or 0,
+    o.rx_metadata and 1 or 0,
   })
   local u = C.lxsk_umem_new(opts)
   if u == nil then error(core_error("xsk.umem"), 2) end

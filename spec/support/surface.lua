@@ -132,6 +132,8 @@ local ok, err = pcall(function()
   umem:release(b)
   object("t", xsk.template.new { src_mac = "02:00:00:00:00:01", dst_mac = "02:00:00:00:00:02",
     src_ip = "198.18.0.1", dst_ip = "198.18.0.2", src_port = 1, dst_port = 2 })
+  object("g", xsk.flows.new { src_mac = "02:00:00:00:00:01", dst_mac = "02:00:00:00:00:02",
+    src_ip = "198.18.0.1", dst_ip = "198.18.0.2", dst_port = 2 })
   object("stats", xsk.stats.new { rx = true, out = { write = function() end } })
   object("pc", xsk.pace.new { pps = 1000 })
   object("flt", xsk.filter.compile("udp"))
