@@ -38,35 +38,15 @@ Template.__index = Template
 
 -- ---- checking the description ----
 
-local function integer(v) return type(v) == "number" and v % 1 == 0 end
-
-local keys = {
-  src_mac = "string", dst_mac = "string", src_ip = "string", dst_ip = "string",
-  src_port = "port", dst_port = "port", payload = "string", size = "size",
-  max_size = "size", vlan = "vid", vlan_pcp = "pcp", ttl = "byte", tos = "byte",
-  flow_label = "flow",
+local WHAT = "xsk.template: new"
+local SCHEMA = {
+  src_mac = { "string" }, dst_mac = { "string" }, src_ip = { "string" }, dst_ip = { "string" },
+  src_port = { "int", nil, 0, 65535 }, dst_port = { "int", nil, 0, 65535 },
+  payload = { "any" }, size = { "int", nil, 0, M.MAX_SIZE }, max_size = { "int", nil, 0, M.MAX_SIZE },
+  vlan = { "int", nil, 0, 4095 }, vlan_pcp = { "int", nil, 0, 7 }, ttl = { "int", 64, 0, 255 },
+  tos = { "int", 0, 0, 255 }, flow_label = { "int", nil, 0, 0xfffff },
 }
-local ranges = { port = 65535, size = M.MAX_SIZE, vid = 4095, pcp = 7, byte = 255, flow = 0xfffff }
-local required = { "src_mac", "dst_mac", "src_ip", "dst_ip", "src_port", "dst_port" }
-
-local function check_desc(d)
-  if type(d) ~= "table" then error("template.new: expected a table", 3) end
-  for k, v in pairs(d) do
-    local kind = keys[k]
-    if not kind then error(("template.new: unknown key %s"):format(tostring(k)), 3) end
-    if kind == "string" then
-      if type(v) ~= "string" then
-        error(("template.new: %s must be a string, got %s"):format(k, type(v)), 3)
-      end
-    elseif not integer(v) or v < 0 or v > ranges[kind] then
-      error(("template.new: %s must be an integer in 0..%d, got %s"):format(
-        k, ranges[kind], tostring(v)), 3)
-    end
-  end
-  for _, k in ipairs(required) do
-    if d[k] == nil then error(("template.new: %s is required"):format(k), 3) end
-  end
-end
+local REQUIRED = { "src_mac", "dst_mac", "src_ip", "dst_ip", "src_port", "dst_port" }
 
 -- ---- building ----
 
@@ -74,20 +54,40 @@ local function put16(p, o, v)
   p[o], p[o + 1] = rshift(v, 8), band(v, 255)
 end
 
-local function parse_ip(s, what)
+local function family(s, what)
   local fam = headers.ip_family(s)
-  if not fam then error(("template.new: %s %q is not an IPv4 or IPv6 address"):format(what, s), 4) end
+  if not fam then return nil, ("%s: %s %q is not an IPv4 or IPv6 address"):format(WHAT, what, s) end
   return fam
 end
 
-function M.new(d)
-  check_desc(d)
-  local fam = parse_ip(d.src_ip, "src_ip")
-  if parse_ip(d.dst_ip, "dst_ip") ~= fam then
-    error("template.new: src_ip and dst_ip are of different IP versions", 2)
+-- The description checked and completed, or nil and a message.
+local function checked(desc)
+  local d, err = base.options(WHAT, SCHEMA, desc)
+  if not d then return nil, err end
+  err = base.missing(WHAT, d, REQUIRED)
+  if err then return nil, err end
+  if d.payload ~= nil and type(d.payload) ~= "string" then
+    return nil, base.argerror(WHAT, "payload", "a string", d.payload)
   end
+  local fam, dfam
+  fam, err = family(d.src_ip, "src_ip")
+  if not fam then return nil, err end
+  dfam, err = family(d.dst_ip, "dst_ip")
+  if not dfam then return nil, err end
+  if dfam ~= fam then return nil, WHAT .. ": src_ip and dst_ip are of different IP versions" end
+  if d.flow_label and fam ~= 6 then return nil, WHAT .. ": flow_label needs IPv6 addresses" end
+  if d.vlan_pcp and not d.vlan then return nil, WHAT .. ": vlan_pcp needs vlan" end
+  for _, k in ipairs { "src_mac", "dst_mac" } do
+    local ok, why = pcall(headers.mac_pton, d[k])
+    if not ok then return nil, ("%s: %s: %s"):format(WHAT, k, tostring(why):gsub("^.-mac_pton: ", "")) end
+  end
+  return d, fam
+end
+
+function M.new(desc)
+  local d, fam = checked(desc)
+  if not d then error(fam, 2) end
   local v6 = fam == 6
-  if d.flow_label and not v6 then error("template.new: flow_label needs IPv6 addresses", 2) end
   local payload = d.payload or ""
   local l3 = d.vlan and 18 or 14
   local l4 = l3 + (v6 and 40 or 20)
@@ -95,38 +95,30 @@ function M.new(d)
   local need = pl + #payload
   local size = d.size or math.max(M.MIN_SIZE, need)
   if size < need then
-    error(("template.new: size %d is smaller than headers and payload (%d)"):format(size, need), 2)
-  end
-  if size > M.MAX_SIZE then
-    error(("template.new: size %d is over the maximum %d"):format(size, M.MAX_SIZE), 2)
+    error(("%s: size %d is smaller than headers and payload (%d)"):format(WHAT, size, need), 2)
   end
   local cap = d.max_size or size
-  if cap < size then error(("template.new: max_size %d is below size %d"):format(cap, size), 2) end
+  if cap < size then error(("%s: max_size %d is below size %d"):format(WHAT, cap, size), 2) end
 
   local buf = ffi.new("uint8_t[?]", cap) -- zeroed: the padding
-  local ok, err = pcall(function()
-    headers.mac_pton(d.dst_mac, buf)
-    headers.mac_pton(d.src_mac, buf + 6)
-  end)
-  if not ok then error("template.new: " .. tostring(err):gsub("^.-: ", ""), 2) end
+  headers.mac_pton(d.dst_mac, buf)
+  headers.mac_pton(d.src_mac, buf + 6)
   if d.vlan then
     put16(buf, 12, 0x8100)
     put16(buf, 14, (d.vlan_pcp or 0) * 8192 + d.vlan)
-  elseif d.vlan_pcp then
-    error("template.new: vlan_pcp needs vlan", 2)
   end
   put16(buf, l3 - 2, v6 and 0x86dd or 0x0800)
-  local ttl = d.ttl or 64
+  local ttl = d.ttl
   if v6 then
     local flow = d.flow_label or 0
-    local tc = d.tos or 0
+    local tc = d.tos
     put16(buf, l3, 0x6000 + tc * 16 + rshift(flow, 16))
     put16(buf, l3 + 2, band(flow, 0xffff))
     buf[l3 + 6], buf[l3 + 7] = 17, ttl
     headers.ip6_pton(d.src_ip, buf + l3 + 8)
     headers.ip6_pton(d.dst_ip, buf + l3 + 24)
   else
-    buf[l3], buf[l3 + 1] = 0x45, d.tos or 0
+    buf[l3], buf[l3 + 1] = 0x45, d.tos
     buf[l3 + 8], buf[l3 + 9] = ttl, 17
     headers.ip4_pton(d.src_ip, buf + l3 + 12)
     headers.ip4_pton(d.dst_ip, buf + l3 + 16)
@@ -135,7 +127,7 @@ function M.new(d)
   put16(buf, l4 + 2, d.dst_port)
   copy(buf + pl, payload, #payload)
   local r = C.lxsk_udp_frame_fix(buf, size)
-  if r < 0 then error("template.new: cannot finish the frame (" .. r .. ")", 2) end
+  if r < 0 then error(("%s: cannot finish the frame (%d)"):format(WHAT, r), 2) end
 
   return setmetatable({
     buf = buf, len = size, cap = cap, v6 = v6,
