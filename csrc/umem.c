@@ -455,6 +455,12 @@ void umem_pair_detach(struct umem *um, struct pair *p, bool rx)
 	if (p->refs)
 		return;
 	p->state = PAIR_DEAD;
-	frames_reclaim(&um->frames, lxsk_owner_byte(LXSK_OWN_FILL, p->tag), lxsk_owner_byte(LXSK_OWN_TX, p->tag),
-		       umem_pair_pool(um, p));
+	/* Pair 0 is the UMEM's first socket's, and libxdp leaves that socket
+	 * bound on the UMEM's own fd until the UMEM closes: wherever an XSKMAP
+	 * still sends it packets (a program the user manages), the kernel goes
+	 * on taking frames from this fill ring and writing packets into them.
+	 * Those frames stay the kernel's until the UMEM closes. */
+	frames_reclaim(&um->frames,
+		       lxsk_owner_byte(p == &um->pairs[0] ? LXSK_OWN_TX : LXSK_OWN_FILL, p->tag),
+		       lxsk_owner_byte(LXSK_OWN_TX, p->tag), umem_pair_pool(um, p));
 }

@@ -458,7 +458,7 @@ function Model:op_open(slot)
     end
     self:fail("opening a socket on %s failed: %s", ifn, tostring(s))
   end
-  if not self.had_sockets then self.first_ifname = ifn end
+  if not self.had_sockets then self.first_ifname, self.first_pair = ifn, self.next_pair + 1 end
   self.had_sockets = true
   self.next_pair = self.next_pair + 1
   s.model_pair = self.next_pair
@@ -472,8 +472,14 @@ function Model:op_close(slot)
   local p = s.model_pair
   local exact = {}
   for i = 0, self.fc - 1 do
-    if (self.own[i] == "fill" or self.own[i] == "tx") and self.pair[i] == p then exact[i] = { "pool", false } end
+    -- the UMEM's first socket stays bound (libxdp keeps it on the UMEM's own
+    -- fd), so the frames on its queue's fill ring stay with the kernel
+    if self.pair[i] == p and (self.own[i] == "tx" or (self.own[i] == "fill" and p ~= self.first_pair)) then
+      exact[i] = { "pool", false }
+    end
   end
+  -- what its own RX ring holds comes back in any case
+  for _, addr in ipairs(s:ring_entries("rx")) do exact[self:index(addr)] = { "pool", false } end
   s:close()
   s:close()
   self:check_all("close", { exact = exact })
