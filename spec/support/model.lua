@@ -1155,9 +1155,11 @@ function Model:op_close(slot)
   end
   if alone then
     -- the UMEM's first socket stays bound (libxdp keeps it on the UMEM's own
-    -- fd), so the frames on its queue's fill ring stay with the kernel
+    -- fd), and when a program of the script's own may still send it packets
+    -- the frames on its queue's fill ring stay with the kernel
+    local keep = p == self.first_pair and self.mode == "steer"
     for i = 0, self.fc - 1 do
-      if self.pair[i] == p and (self.own[i] == "tx" or (self.own[i] == "fill" and p ~= self.first_pair)) then
+      if self.pair[i] == p and (self.own[i] == "tx" or (self.own[i] == "fill" and not keep)) then
         exact[i] = exact[i] or { "pool", false }
       end
     end
