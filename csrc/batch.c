@@ -83,6 +83,10 @@ int lxsk_fill_produce(struct lxsk_sock *s, struct lxsk_batch *b)
 	return idle(p, ring_fill(p, b, "fill"), "fill");
 }
 
+/* Completed frames go back to the script at their packet's start, as every
+ * frame the core hands out is: the kernel's completion address is not always
+ * the one sent (Linux 6.18's copy mode clears its lowest bit), and the frame
+ * is the same either way. */
 int lxsk_comp_consume(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
 {
 	struct port *p = usable(s, b, "completion");
@@ -93,6 +97,8 @@ int lxsk_comp_consume(struct lxsk_sock *s, struct lxsk_batch *b, uint32_t max)
 	room = room_of(b);
 	first = b->n;
 	got = ring_complete(p, b, max < room ? max : room);
+	for (uint32_t i = first; i < b->n; i++)
+		frame_fill(p->frames, &b->f[i], (b->f[i].addr & p->frames->chunk_mask) + p->frames->data_offset, 0);
 	/* A sent frame holds no received packet's metadata any more. */
 	if (__builtin_expect(s->rx_meta, 0))
 		meta_forget(p->frames, &b->f[first], got);

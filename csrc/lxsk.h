@@ -121,6 +121,14 @@ struct lxsk_ring_state {
 	uint32_t present;
 };
 
+/* One entry of a ring as lxsk_ring_entries reads it: fill and completion
+ * rings hold bare addresses (len and options 0), RX and TX rings descriptors. */
+struct lxsk_ring_entry {
+	uint64_t addr;
+	uint32_t len;
+	uint32_t options;
+};
+
 /* poll events */
 enum lxsk_events { LXSK_POLL_IN = 1, LXSK_POLL_OUT = 2 };
 
@@ -177,6 +185,14 @@ int lxsk_sock_tx_budget(struct lxsk_sock *s);
  * message) on a socket made without tx_time. */
 int64_t lxsk_sock_tx_time(const struct lxsk_sock *s);
 int lxsk_ring_state(const struct lxsk_sock *s, int ring, struct lxsk_ring_state *st);
+/* The entries between the consumer and the producer of one ring (enum
+ * lxsk_ring_id) right now, oldest first: up to max of them into out.  Returns
+ * how many the ring holds (more than max: only max copied), or a negative
+ * errno (closed socket, no such ring).  *consumer, when not NULL, gets the
+ * consumer index they start at.  A slow path for checks and debugging: it
+ * takes nothing and changes no owner. */
+int lxsk_ring_entries(const struct lxsk_sock *s, int ring, struct lxsk_ring_entry *out, uint32_t max,
+		      uint32_t *consumer);
 
 /* The four rings, one hand-over at a time (the xsk-rs level). */
 int lxsk_fill_produce(struct lxsk_sock *s, struct lxsk_batch *b);

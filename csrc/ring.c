@@ -713,3 +713,66 @@ void ring_state(const struct port *p, int ring, struct lxsk_ring_state *st)
 		break;
 	}
 }
+
+/* The index the other side moves is read once, with acquire, before the
+ * slots: a slot between the consumer and the producer is not written again
+ * until the consumer has passed it, so each entry read is whole. */
+static uint32_t copy_addrs(const uint64_t *ring, uint32_t mask, uint32_t cons, uint32_t prod,
+			   struct lxsk_ring_entry *out, uint32_t max)
+{
+	uint32_t n = prod - cons;
+
+	for (uint32_t i = 0; i < n && i < max; i++)
+		out[i] = (struct lxsk_ring_entry){ .addr = ring[(cons + i) & mask] };
+	return n;
+}
+
+static uint32_t copy_descs(const struct xdp_desc *ring, uint32_t mask, uint32_t cons, uint32_t prod,
+			   struct lxsk_ring_entry *out, uint32_t max)
+{
+	uint32_t n = prod - cons;
+
+	for (uint32_t i = 0; i < n && i < max; i++) {
+		const struct xdp_desc *d = &ring[(cons + i) & mask];
+
+		out[i] = (struct lxsk_ring_entry){ .addr = d->addr, .len = d->len, .options = d->options };
+	}
+	return n;
+}
+
+uint32_t ring_entries(const struct port *p, int ring, struct lxsk_ring_entry *out, uint32_t max, uint32_t *consumer)
+{
+	uint32_t cons = 0, n = 0;
+
+	switch (ring) {
+	case LXSK_RING_FILL: {
+		const struct xsk_ring_prod *r = &p->pair->fq;
+
+		cons = __atomic_load_n(r->consumer, __ATOMIC_ACQUIRE);
+		n = copy_addrs(r->ring, r->mask, cons, *r->producer, out, max);
+		break;
+	}
+	case LXSK_RING_COMP: {
+		const struct xsk_ring_cons *r = &p->pair->cq;
+		uint32_t prod = __atomic_load_n(r->producer, __ATOMIC_ACQUIRE);
+
+		cons = *r->consumer;
+		n = copy_addrs(r->ring, r->mask, cons, prod, out, max);
+		break;
+	}
+	case LXSK_RING_RX: {
+		uint32_t prod = __atomic_load_n(p->rx.producer, __ATOMIC_ACQUIRE);
+
+		cons = *p->rx.consumer;
+		n = copy_descs(p->rx.ring, p->rx.mask, cons, prod, out, max);
+		break;
+	}
+	case LXSK_RING_TX:
+		cons = __atomic_load_n(p->tx.consumer, __ATOMIC_ACQUIRE);
+		n = copy_descs(p->tx.ring, p->tx.mask, cons, *p->tx.producer, out, max);
+		break;
+	}
+	if (consumer)
+		*consumer = cons;
+	return n;
+}

@@ -89,5 +89,10 @@ uint32_t ring_return_on_close(struct port *p);
 bool ring_fill_needs_wakeup(const struct port *p);
 bool ring_tx_needs_wakeup(const struct port *p);
 void ring_state(const struct port *p, int ring, struct lxsk_ring_state *st);
+/* Slow path, for checks and debugging: the entries between the consumer and
+ * the producer of one ring (enum lxsk_ring_id, present on this port), oldest
+ * first, up to max of them into out; returns how many the ring holds, and the
+ * consumer index they start at in *consumer.  Takes nothing, changes no owner. */
+uint32_t ring_entries(const struct port *p, int ring, struct lxsk_ring_entry *out, uint32_t max, uint32_t *consumer);
 
 #endif

@@ -584,3 +584,21 @@ int lxsk_ring_state(const struct lxsk_sock *s, int ring, struct lxsk_ring_state 
 	ring_state(&s->port, ring, st);
 	return 0;
 }
+
+int lxsk_ring_entries(const struct lxsk_sock *s, int ring, struct lxsk_ring_entry *out, uint32_t max,
+		      uint32_t *consumer)
+{
+	const struct port *p = &s->port;
+
+	if (sock_usable(s, "ring entries"))
+		return -EBADF;
+	if (ring < LXSK_RING_FILL || ring > LXSK_RING_TX)
+		return lxsk_fail(EINVAL, "ring entries on %s queue %u: no ring %d", p->ifname, p->queue, ring);
+	if ((ring == LXSK_RING_RX && !p->has_rx) || (ring == LXSK_RING_TX && !p->has_tx))
+		return lxsk_fail(EINVAL, "ring entries on %s queue %u: the socket has no %s ring", p->ifname, p->queue,
+				 ring == LXSK_RING_RX ? "RX" : "TX");
+	if (max && !out)
+		return lxsk_fail(EINVAL, "ring entries on %s queue %u: no room given for %u entries", p->ifname,
+				 p->queue, max);
+	return (int)ring_entries(p, ring, out, max, consumer);
+}

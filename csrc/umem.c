@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -447,14 +448,31 @@ void umem_pair_attach(struct umem *um, struct pair *p, uint8_t part, uint64_t co
 		p->rx_refs++;
 }
 
+/* Whether the UMEM's own fd is still a bound socket: libxdp leaves the
+ * first socket bound there after deleting it, until the kernel unbinds it
+ * (its interface went away; then it answers ENXIO) or the UMEM closes. */
+static bool first_still_bound(const struct umem *um)
+{
+	return !(recvfrom(xsk_umem__fd(um->xu), NULL, 0, MSG_DONTWAIT, NULL, NULL) < 0 && errno == ENXIO);
+}
+
 void umem_pair_detach(struct umem *um, struct pair *p, bool rx)
 {
+	bool keep_fill;
+
 	p->refs--;
 	if (rx)
 		p->rx_refs--;
 	if (p->refs)
 		return;
 	p->state = PAIR_DEAD;
-	frames_reclaim(&um->frames, lxsk_owner_byte(LXSK_OWN_FILL, p->tag), lxsk_owner_byte(LXSK_OWN_TX, p->tag),
-		       umem_pair_pool(um, p));
+	/* Pair 0 is the UMEM's first socket's, and libxdp leaves that socket
+	 * bound on the UMEM's own fd.  libxdp takes it out of its own program's
+	 * map, but an XSKMAP the user manages (load_program = false) may still
+	 * send it packets: then the kernel goes on taking frames from this fill
+	 * ring and writing packets into them.  While it is bound, those frames
+	 * stay the kernel's, until the UMEM closes. */
+	keep_fill = p == &um->pairs[0] && !p->prog_loaded && first_still_bound(um);
+	frames_reclaim(&um->frames, lxsk_owner_byte(keep_fill ? LXSK_OWN_TX : LXSK_OWN_FILL, p->tag),
+		       lxsk_owner_byte(LXSK_OWN_TX, p->tag), umem_pair_pool(um, p));
 }

@@ -126,6 +126,119 @@ describe("rings", function()
     for _, a in ipairs(done) do assert.equal("user", tu:owner(a)) end
   end)
 
+  it("ring_entries lists what each ring holds, oldest first, across the rings' wrap, and takes nothing", function()
+    local tu, tx, ru, rx = pair()
+    local fb, off = ru:batch(16), ru.data_offset
+    local function chunks(b, first, last)
+      local t = {}
+      for i = first, last do t[#t + 1] = tonumber(b.f[i].addr) - off end
+      return t
+    end
+    local function owners(u)
+      local t = {}
+      for i = 0, u.frame_count - 1 do t[i] = u:owner(i * u.frame_size) end
+      return t
+    end
+    assert.same({}, rx:ring_entries("fill"))
+    -- three rounds of 6 packets through rings of 16: the indexes wrap
+    for round = 1, 3 do
+      assert.equal(6, ru:alloc(fb, 6))
+      local filled = chunks(fb, 0, 5)
+      assert.equal(6, rx.fill:produce(fb))
+      assert.same(filled, rx:ring_entries("fill"))
+      assert.same(filled, (rx.fill:entries()))
+
+      local sb = tu:batch(6)
+      assert.equal(6, tu:alloc(sb, 6))
+      local addrs, lens = {}, {}
+      for i = 0, 5 do
+        sb.f[i]:set(net.frame(("round %d packet %d "):format(round, i) .. ("x"):rep(i * 50)))
+        addrs[i + 1], lens[i + 1] = tonumber(sb.f[i].addr), sb.f[i].len
+      end
+      assert.equal(6, tx.tx:produce(sb)) -- no kick yet: the kernel has taken nothing
+      local before = owners(tu)
+      local a, l, o = tx:ring_entries("tx")
+      assert.same(addrs, a)
+      assert.same(lens, l)
+      assert.same({ 0, 0, 0, 0, 0, 0 }, o)
+      assert.same(before, owners(tu))
+      assert.same({}, tx:ring_entries("comp"))
+
+      for _ = 1, 50 do
+        if #tx:ring_entries("comp") == 6 then break end
+        tx.tx:wakeup()
+      end
+      assert.same({}, tx:ring_entries("tx"))
+      local done = tx:ring_entries("comp")
+      assert.same(addrs, done)
+      assert.same(done, (tx.comp:entries()))
+
+      local rb = ru:batch(16)
+      for _ = 1, 100 do
+        if #rx:ring_entries("rx") == 6 then break end
+        rx:poll(10)
+      end
+      local ra, rl, ro = rx:ring_entries("rx")
+      local want = {}
+      for i, c in ipairs(filled) do want[i] = c + off end
+      assert.same(want, ra)
+      assert.same(lens, rl)
+      assert.same({ 0, 0, 0, 0, 0, 0 }, ro)
+      assert.same({}, rx:ring_entries("fill"))
+      before = owners(ru)
+      assert.same(ra, (rx.rx:entries()))
+      assert.same(before, owners(ru))
+      assert.equal(6, rx.rx:consume(rb))
+      assert.same({}, rx:ring_entries("rx"))
+      ru:release(rb)
+      local cb = tu:batch(16)
+      assert.equal(6, tx.comp:consume(cb))
+      assert.same({}, tx:ring_entries("comp"))
+      tu:release(cb)
+    end
+  end)
+
+  it("ring_entries: nil for a ring the socket does not have, errors for a bad name or a closed socket", function()
+    local _, tx, _, rx = pair()
+    assert.is_nil(tx:ring_entries("rx"))
+    assert.is_nil(rx:ring_entries("tx"))
+    assert.is_nil(tx.rx)
+    assert.has_error(function() tx:ring_entries("completion") end,
+      'xsk.socket: ring_entries: the ring must be "fill", "comp", "rx" or "tx", got "completion"')
+    rx:close()
+    assert.has_error(function() rx:ring_entries("fill") end,
+      "xsk.socket: ring entries on veth1 queue 0: the socket is closed (errno 9: Bad file descriptor)")
+    assert.has_error(function() rx.fill:entries() end,
+      "xsk.socket: ring entries on veth1 queue 0: the socket is closed (errno 9: Bad file descriptor)")
+  end)
+
+  -- Found by the model: Linux 6.18's copy mode writes a TX frame's address to
+  -- the completion ring with its lowest bit cleared, so with an odd frame
+  -- headroom comp:consume handed the frame back one byte before its packet.
+  it("completes frames at the address they were sent from, with an odd frame headroom too", function()
+    net.veth()
+    for _, headroom in ipairs { 0, 1, 2, 255 } do
+      local u = xsk.umem { frame_count = 64, fill_size = 16, comp_size = 16, frame_headroom = headroom }
+      local s = u:socket { ifname = "veth0", rx = false, tx_size = 16 }
+      local sent = send_strings(u, s, { net.frame("odd"), net.frame("even") })
+      local cb = u:batch(16)
+      for _ = 1, 50 do
+        s.comp:consume(cb)
+        if cb.n >= 2 then break end
+        s.tx:wakeup()
+      end
+      assert.equal(2, cb.n)
+      for i = 0, 1 do
+        local f = cb.f[i]
+        assert.equal(sent[i + 1], tonumber(f.addr), "headroom " .. headroom)
+        assert.equal(256 + headroom, tonumber(f.addr) % u.frame_size)
+        assert.equal(u.area + f.addr, f.data)
+        assert.equal(u.frame_size - 256 - headroom, f.cap)
+      end
+      u:close()
+    end
+  end)
+
   it("never takes a frame the kernel owns, twice, or of another UMEM", function()
     local tu, tx, ru, rx = pair()
     local b = ru:batch(4)

@@ -348,8 +348,13 @@ describe("safety: a closing socket gives back what its rings held", function()
     rx:close()
     assert.is_true(u:free_frames() >= before + waiting,
       ("free %d -> %d, %d were on the RX ring"):format(before, u:free_frames(), waiting))
+    -- rx was the UMEM's first socket, which libxdp leaves bound (on the UMEM's
+    -- own fd) and the core cannot tell out of the user's XSKMAP: the frames on
+    -- its queue's fill ring stay with the kernel until the UMEM closes
+    local on_fill = keep:ring_entries("fill")
     keep:close()
-    assert.equal(256, u:free_frames())
+    assert.equal(256 - #on_fill, u:free_frames())
+    for _, chunk in ipairs(on_fill) do assert.equal("fill", u:owner(chunk)) end
     u:close()
     st:close()
   end)

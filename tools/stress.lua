@@ -1,4 +1,5 @@
--- The frame ownership model (spec/support/model.lua) for a long run:
+-- The frame ownership and packet delivery model (spec/support/model.lua) for
+-- a long run:
 --
 --   sudo luajit tools/stress.lua [OPS [SEED]]      (make stress)
 --

@@ -129,6 +129,28 @@ local function ring_state(s, id)
   return { size = st.size, entries = st.entries, needs_wakeup = st.needs_wakeup ~= 0 }
 end
 
+-- The entries between the consumer and the producer of ring `id`, oldest
+-- first: addresses, and for the RX and TX rings their lengths and options;
+-- false for a ring the socket does not have, nil and a message on failure.
+local HAS = { [C.LXSK_RING_RX] = "has_rx", [C.LXSK_RING_TX] = "has_tx" }
+local function ring_entries(sock, id)
+  local has = HAS[id]
+  if has and not sock[has] then return false end
+  local size = C.lxsk_ring_entries(sock.s, id, nil, 0, nil)
+  if size < 0 then return nil, core_error("xsk.socket") end
+  local buf = ffi.new("struct lxsk_ring_entry[?]", size)
+  local n = size > 0 and C.lxsk_ring_entries(sock.s, id, buf, size, nil) or 0
+  if n < 0 then return nil, core_error("xsk.socket") end
+  local addrs, lens, opts = {}, has and {} or nil, has and {} or nil
+  -- the kernel may have added entries since the count: a snapshot of the first
+  for i = 1, n < size and n or size do
+    local e = buf[i - 1]
+    addrs[i] = tonumber(e.addr)
+    if has then lens[i], opts[i] = e.len, e.options end
+  end
+  return addrs, lens, opts
+end
+
 -- ---- batch API (hot path) ----
 
 -- Receives up to the batch's free room; waits up to timeout_ms (default 0:
@@ -239,6 +261,19 @@ function Socket:ring_state(which)
   return st or nil
 end
 
+-- What a ring holds right now, oldest first (a slow path, for checks and
+-- debugging; it takes nothing): the list of addresses, and for "rx" and "tx"
+-- the lists of their lengths and options.  nil for a ring the socket does not
+-- have.
+function Socket:ring_entries(which)
+  local id = RING_IDS[which]
+  if not id then error(argerror("xsk.socket: ring_entries", "the ring", '"fill", "comp", "rx" or "tx"', which), 2) end
+  local addrs, lens, opts = ring_entries(self, id)
+  if addrs == nil then error(lens, 2) end
+  if not addrs then return nil end
+  return addrs, lens, opts
+end
+
 -- Closes the socket; the frames its rings held go back to the UMEM's pool.
 function Socket:close()
   C.lxsk_sock_close(self.s)
@@ -274,6 +309,11 @@ function FillRing:state()
   if st == nil then error(err, 2) end
   return st or nil
 end
+function FillRing:entries()
+  local addrs, lens, opts = ring_entries(self.sock, C.LXSK_RING_FILL)
+  if addrs == nil then error(lens, 2) end
+  return addrs, lens, opts
+end
 
 function CompRing:consume(b, max)
   if not istype(batch_t, b) then error(not_a_batch("xsk.socket: comp:consume", b), 2) end
@@ -288,6 +328,11 @@ function CompRing:state()
   local st, err = ring_state(self.s, C.LXSK_RING_COMP)
   if st == nil then error(err, 2) end
   return st or nil
+end
+function CompRing:entries()
+  local addrs, lens, opts = ring_entries(self.sock, C.LXSK_RING_COMP)
+  if addrs == nil then error(lens, 2) end
+  return addrs, lens, opts
 end
 
 function RxRing:consume(b, max)
@@ -320,6 +365,11 @@ function RxRing:state()
   if st == nil then error(err, 2) end
   return st or nil
 end
+function RxRing:entries()
+  local addrs, lens, opts = ring_entries(self.sock, C.LXSK_RING_RX)
+  if addrs == nil then error(lens, 2) end
+  return addrs, lens, opts
+end
 
 function TxRing:produce(b)
   if not istype(batch_t, b) then error(not_a_batch("xsk.socket: tx:produce", b), 2) end
@@ -344,6 +394,11 @@ function TxRing:state()
   local st, err = ring_state(self.s, C.LXSK_RING_TX)
   if st == nil then error(err, 2) end
   return st or nil
+end
+function TxRing:entries()
+  local addrs, lens, opts = ring_entries(self.sock, C.LXSK_RING_TX)
+  if addrs == nil then error(lens, 2) end
+  return addrs, lens, opts
 end
 
 return M
