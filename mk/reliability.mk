@@ -37,7 +37,10 @@ ASAN_ENV      := PATH=$(ASAN_BIN):$$PATH LXSK_SANITIZER=asan \
 CORE_SPECS   ?= spec/umem_spec.lua spec/socket_spec.lua spec/batch_spec.lua spec/rings_spec.lua \
 	spec/lifecycle_spec.lua spec/model_spec.lua spec/faults_spec.lua \
 	spec/workers_spec.lua spec/channel_spec.lua spec/counters_spec.lua spec/queues_spec.lua
-VALGRIND     ?= valgrind --error-exitcode=1 --errors-for-leak-kinds=definite --leak-check=full \
+# --fair-sched=yes: valgrind runs one thread at a time, and with its default
+# lock a thread that spins on a channel (channel_spec's workers) can keep
+# the lock for good and starve the thread it waits for (a 900 s hang in CI).
+VALGRIND     ?= valgrind --fair-sched=yes --error-exitcode=1 --errors-for-leak-kinds=definite --leak-check=full \
 	--show-leak-kinds=definite --suppressions=mk/valgrind.supp --num-callers=30 --child-silent-after-fork=yes
 # busted re-runs itself under luajit; --ignore-lua makes it run in this process.
 BUSTED_HERE  := luajit /usr/bin/busted --ignore-lua -o plainTerminal
