@@ -7,7 +7,8 @@
  * Like lxsk.h, the lines between the FFI markers are the FFI's declarations.
  * docs/ARCHITECTURE.md shows where these files sit among the core's layers:
  * stop.c and counters.c stand on the error layer alone, mailbox.c on stop.c,
- * chan.c beside ring.c on the UMEM layer, worker.c on top of everything.
+ * chan.c beside the ring files above the UMEM layer, worker.c on top of
+ * everything.
  */
 #ifndef LXSK_THREADS_H
 #define LXSK_THREADS_H

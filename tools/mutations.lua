@@ -185,12 +185,12 @@ return {
     specs = { "spec/umem_spec.lua", "spec/lifecycle_spec.lua" },
   },
 
-  -- ---- csrc/ring.c, batch.c, umem.c: what the ownership model sees (spec/support/model.lua) ----
-  -- The first four live in ring.c's hot loops: when those loops are rewritten,
+  -- ---- csrc/ring_*.c, batch.c, umem.c: what the ownership model sees (spec/support/model.lua) ----
+  -- The first four live in the rings' hot loops: when those loops are rewritten,
   -- rewrite these to break the same promise.
   {
     name = "model: a recycled completion never reaches the pool (the frame stays the kernel's, on no ring)",
-    file = "csrc/ring.c",
+    file = "csrc/ring_pair.c",
     from = "\t\tif (__builtin_expect(!st, 0))\n\t\t\tcontinue;\n\t\town_set(st, free_byte);",
     to = "\t\tif (__builtin_expect(!st || (addr >> m->shift) % 7 == 3, 0))\n\t\t\tcontinue;\n"
       .. "\t\town_set(st, free_byte);",
@@ -198,28 +198,28 @@ return {
   },
   {
     name = "model: receiving releases some RX descriptors without handing them out",
-    file = "csrc/ring.c",
+    file = "csrc/ring_io.c",
     from = "\t\tif (__builtin_expect(!st, 0)) {\n\t\t\tif (!(d->options & XDP_PKT_CONTD)",
     to = "\t\tif (__builtin_expect(!st || (addr >> m->shift) % 5 == 2, 0)) {\n\t\t\tif (!(d->options & XDP_PKT_CONTD)",
     specs = { "spec/model_spec.lua" },
   },
   {
     name = "model: auto-fill overwrites a fill-ring entry with the next frame",
-    file = "csrc/ring.c",
+    file = "csrc/ring_pair.c",
     from = "\t\tring[i] = chunk;",
     to = "\t\tring[i - (i == 1)] = chunk;",
     specs = { "spec/model_spec.lua" },
   },
   {
     name = "model: tx:produce publishes one descriptor too few",
-    file = "csrc/ring.c",
+    file = "csrc/ring_io.c",
     from = "\txsk_ring_prod__submit(&p->tx, n);\n\treturn (int)n;",
     to = "\txsk_ring_prod__submit(&p->tx, n - (n > 1));\n\treturn (int)n;",
     specs = { "spec/model_spec.lua" },
   },
   {
     name = "ring_entries copies the third descriptor from the slot after it",
-    file = "csrc/ring.c",
+    file = "csrc/ring_watch.c",
     from = "\t\tconst struct xdp_desc *d = &ring[(cons + i) & mask];",
     to = "\t\tconst struct xdp_desc *d = &ring[(cons + i + (i == 2)) & mask];",
     specs = { "spec/rings_spec.lua" },
