@@ -7,20 +7,7 @@ local xsk = require "xsk"
 
 local workers = xsk.workers
 
-local function clean()
-  local list = {}
-  getfenv(2).finally(function()
-    workers.stop()
-    for _, w in ipairs(list) do pcall(w.join, w, 5) end
-    pcall(workers.reset)
-    pcall(workers.catch_signals, false)
-  end)
-  return function(...)
-    local w = workers.start(...)
-    list[#list + 1] = w
-    return w
-  end
-end
+local clean = require("support.worker_guard").guard
 
 local function refused(pattern, f, ...)
   local ok, err = pcall(f, ...)

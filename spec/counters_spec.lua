@@ -5,20 +5,7 @@ local xsk = require "xsk"
 
 local workers, stats = xsk.workers, xsk.stats
 
-local function clean()
-  local list = {}
-  getfenv(2).finally(function()
-    workers.stop()
-    for _, w in ipairs(list) do pcall(w.join, w, 5) end
-    pcall(workers.reset)
-    pcall(workers.catch_signals, false)
-  end)
-  return function(...)
-    local w = workers.start(...)
-    list[#list + 1] = w
-    return w
-  end
-end
+local clean = require("support.worker_guard").guard
 
 local function sink()
   local s = { parts = {} }

@@ -8,22 +8,7 @@ local queues = require "support.queues"
 
 local workers = xsk.workers
 
--- Every test ends with no worker running and the stop flag clear, whatever
--- happened in it.
-local function clean()
-  local list = {}
-  getfenv(2).finally(function()
-    workers.stop()
-    for _, w in ipairs(list) do pcall(w.join, w, 5) end
-    pcall(workers.reset)
-    pcall(workers.catch_signals, false)
-  end)
-  return function(...)
-    local w = workers.start(...)
-    list[#list + 1] = w
-    return w
-  end
-end
+local clean = require("support.worker_guard").guard
 
 local function spin_until_stopped()
   local w = require "xsk.workers"
