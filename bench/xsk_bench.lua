@@ -11,7 +11,10 @@
 -- bench/ too: the per-packet loops (loops.lua) and the workers' bench_worker.
 local root = (arg and arg[0] or ""):match("^(.*)/bench/[^/]*$") or "."
 package.path = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;" .. root .. "/bench/?.lua;" .. package.path
-package.cpath = root .. "/" .. (os.getenv("LXSK_BUILD") or "build") .. "/lua/?.so;" .. package.cpath
+-- LXSK_BUILD: the build folder, absolute or from the checkout's root.
+local build = os.getenv("LXSK_BUILD") or "build"
+if build:sub(1, 1) ~= "/" then build = root .. "/" .. build end
+package.cpath = build .. "/lua/?.so;" .. package.cpath
 
 local ffi = require "ffi"
 local bit = require "bit"
