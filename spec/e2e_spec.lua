@@ -5,6 +5,7 @@
 -- veth pair: ping, a kernel UDP socket, the UDP counters of /proc/net/snmp
 -- and tcpdump are the judges.  Needs root; run from the repo root after `make`:
 --   ./spec/run spec/e2e_spec.lua
+local shell = require "support.shell"
 local net = require "support.net"
 
 local XSK_IP, PEER_IP = "198.18.0.1", "198.18.0.2"
@@ -19,14 +20,7 @@ local function tmpfile(ext)
   return base .. ext
 end
 
-local function sh(cmd, stderr_only)
-  -- LuaJIT's close() does not report the exit status, so the shell prints it.
-  local p = io.popen("(" .. cmd .. ")" .. (stderr_only and " 2>&1 >/dev/null" or " 2>&1") .. "; echo \"exit:$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit:(%d+)\n$"))
-  return out:gsub("exit:%d+\n$", ""), code == 0
-end
+local sh = shell.ok
 
 local function slurp(path)
   local f = io.open(path, "rb")
@@ -168,9 +162,7 @@ local function udp_counters(ns)
   return t
 end
 
-local function mac_of(ns, dev)
-  return (sh(("ip netns exec %s cat /sys/class/net/%s/address"):format(ns, dev)):match("%x%x:[%x:]+"))
-end
+local mac_of = shell.mac_of
 
 local function veth()
   return net.veth { peer = true, enter = false, addr_b = PEER_IP .. "/24" }

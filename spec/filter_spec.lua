@@ -1,4 +1,5 @@
 dofile "spec/support/paths.lua"
+local shell = require "support.shell"
 local ffi = require "ffi"
 local filter = require "xsk.filter"
 local pcap = require "xsk.pcap"
@@ -6,13 +7,7 @@ local template = require "xsk.template"
 local util = require "spec.support.util"
 local jit_watch = require "support.jit_watch"
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit:$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit:(%d+)\n$"))
-  return (out:gsub("exit:%d+\n$", "")), code == 0
-end
+local sh = shell.ok
 
 local function udp(d)
   local t = template.new {

@@ -7,21 +7,14 @@
 -- The reflector runs under SCHED_FIFO (chrt): the round trip then measures
 -- the path, not how long a loaded machine takes to wake a user process.
 require "support.paths"
+local shell = require "support.shell"
 local net = require "support.net"
 
 local XSK_IP, PEER_IP = "198.18.0.1", "198.18.0.2"
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit:$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit:(%d+)\n$"))
-  return out:gsub("exit:%d+\n$", ""), code
-end
+local sh = shell.run
 
-local function mac_of(ns, dev)
-  return (sh(("ip -n %s -br link show %s"):format(ns, dev)):match("%x%x:%x%x:%x%x:%x%x:%x%x:%x%x"))
-end
+local mac_of = shell.mac_of
 
 -- Starts a reflector in the peer namespace; returns a function that stops
 -- it and returns its output.

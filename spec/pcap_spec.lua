@@ -1,4 +1,5 @@
 dofile "spec/support/paths.lua"
+local shell = require "support.shell"
 local ffi = require "ffi"
 local pcap = require "xsk.pcap"
 local template = require "xsk.template"
@@ -41,13 +42,7 @@ local function spit(path, s)
 end
 
 -- Runs a shell command: its output (stdout and stderr) and whether it exited 0.
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit:$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit:(%d+)\n$"))
-  return (out:gsub("exit:%d+\n$", "")), code == 0
-end
+local sh = shell.ok
 
 -- Frames that differ in ports and size, so a mix-up shows.
 local function frames(n)

@@ -6,6 +6,7 @@
 -- Timing is checked for sanity only; bench/replay_gaps.lua measures the
 -- error distribution.
 require "support.paths"
+local shell = require "support.shell"
 local net = require "support.net"
 local xsk = require "xsk"
 local netns = require "xsk.netns"
@@ -20,17 +21,9 @@ local function tmpfile(ext)
   return base .. ext
 end
 
-local function sh(cmd)
-  local p = io.popen("(" .. cmd .. ") 2>&1; echo \"exit:$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("exit:(%d+)\n$"))
-  return out:gsub("exit:%d+\n$", ""), code
-end
+local sh = shell.run
 
-local function mac_of(ns, dev)
-  return (sh(("ip -n %s -br link show %s"):format(ns, dev)):match("%x%x:%x%x:%x%x:%x%x:%x%x:%x%x"))
-end
+local mac_of = shell.mac_of
 
 local function udp_in(ns)
   local out = sh(("ip netns exec %s cat /proc/net/snmp"):format(ns))
