@@ -14,6 +14,7 @@ local watch = require "support.jit_watch"
 -- (and whose recursion the JIT does not compile).
 local min, unpack, jit = math.min, unpack, jit
 local measure, real_aborts, growth_report = watch.measure, watch.real_aborts, watch.growth_report
+local abort_report = watch.abort_report
 local swap_macs = headers.swap_macs
 
 local u32p = ffi.typeof("uint32_t *")
@@ -89,7 +90,7 @@ describe("per-packet Lua loops over batches", function()
 
     local r = measure(run)
     local got, sum = unpack(r.result)
-    assert.same({}, real_aborts(r))
+    assert.same({}, real_aborts(r), abort_report(r))
     assert.is_true(got > 30000 * 0.9, ("received %d of 30000"):format(got))
     assert.is_true(sum > 0)
     assert.is_true(r.growth_kib < 64, growth_report(r, got))
@@ -126,7 +127,7 @@ describe("per-packet Lua loops over batches", function()
 
     local r = measure(run)
     local returned, fwd = unpack(r.result)
-    assert.same({}, real_aborts(r))
+    assert.same({}, real_aborts(r), abort_report(r))
     assert.is_true(returned >= 20000 * 0.9, ("%d of 20000 came back (%d forwarded)"):format(returned, fwd))
     assert.is_true(r.growth_kib < 64, growth_report(r, fwd))
   end)
@@ -170,7 +171,7 @@ describe("per-packet Lua loops over batches", function()
     local r = measure(run)
     st:close()
     local got, stamped, backwards = unpack(r.result)
-    assert.same({}, real_aborts(r))
+    assert.same({}, real_aborts(r), abort_report(r))
     assert.is_true(got > 30000 * 0.9, ("received %d of 30000"):format(got))
     assert.are.equal(got, stamped)
     assert.are.equal(0, backwards)
@@ -189,7 +190,7 @@ describe("per-packet Lua loops over batches", function()
       return sent
     end
     local r = measure(run)
-    assert.same({}, real_aborts(r))
+    assert.same({}, real_aborts(r), abort_report(r))
     assert.is_true(r.growth_kib < 64, growth_report(r, r.result[1]))
   end)
 
@@ -197,7 +198,9 @@ describe("per-packet Lua loops over batches", function()
   -- the next flows and sizes (xsk.flows over xsk.template's setters) and sent.
   it("txgen's loop (pace, alloc, flows, send): compiled, no allocation", function()
     net.veth()
-    local flows, pace = require "xsk.flows", require "xsk.pace"
+    local flows, restore = watch.fresh("xsk.flows", "xsk.template")
+    net.defer(restore)
+    local pace = require "xsk.pace"
     local u = xsk.umem { frame_count = 1024 }
     local tx = u:socket { ifname = "veth0", rx = false }
     local g = flows.new { src_mac = "02:00:00:00:00:01", dst_mac = "02:00:00:00:00:02",
@@ -227,7 +230,7 @@ describe("per-packet Lua loops over batches", function()
 
     local r = measure(run)
     local sent = r.result[1]
-    assert.same({}, real_aborts(r))
+    assert.same({}, real_aborts(r), abort_report(r))
     assert.are.equal(30000, sent)
     assert.is_true(r.growth_kib < 64, growth_report(r, sent))
   end)

@@ -70,6 +70,33 @@ function M.measure(fn)
   return r
 end
 
+-- A fresh copy of module `name` (and of the modules named after it, which
+-- it requires), for a loop to be measured as a new process would run it.
+-- LuaJIT keeps what it learnt about a loop in the loop's bytecode for the
+-- life of the process: a loop it gave up on stays blacklisted through
+-- jit.flush(), and traces through it then abort ("blacklisted").  Specs run
+-- before (flows_spec) call the same functions over a few frames at a time.
+-- Returns the module and a function that puts the old copies back (busted
+-- keeps one `finally` a test, so the caller schedules it, with net.defer).
+function M.fresh(name, ...)
+  local names = { name, ... }
+  local saved = {}
+  for i, n in ipairs(names) do
+    saved[i] = package.loaded[n]
+    package.loaded[n] = nil
+  end
+  return require(name), function()
+    for i, n in ipairs(names) do package.loaded[n] = saved[i] end
+  end
+end
+
+-- What an abort failure message needs to be read without a rerun: every
+-- abort seen, let through or not, in the order they came.
+function M.abort_report(r)
+  return ("aborts while warming up (%d rounds): %s; in the measured rounds (%d): %s"):format(r.warm_rounds or 0,
+    #r.warm > 0 and table.concat(r.warm, "; ") or "none", r.rounds or 0, #r > 0 and table.concat(r, "; ") or "none")
+end
+
 -- What a heap-growth failure message needs to be read without a rerun.
 function M.growth_report(r, packets)
   return ("Lua heap grew %.1f KiB over %d packets (warm-up rounds %d, measured rounds %d, "
