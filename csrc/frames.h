@@ -205,11 +205,10 @@ static inline void frame_fill(const struct frames *m, struct lxsk_frame *f, uint
 /* The part of a freshly handed-out frame's entry that is the same for every
  * frame: it sits at data_offset in its chunk, has length len, no options.
  * The entry's last 16 bytes are written as one copy (as two words, or four
- * fields, the compiler makes a meal of it). */
-/* The tail as one 16-byte vector value: the owner-byte stores are atomic, and
- * GCC reloads anything kept in memory after each of them, so a tail held in
- * a struct was read back from the stack for every frame (6 instructions a
- * frame in alloc); as a vector it stays in a register. */
+ * fields, the compiler makes a meal of it), from one 16-byte vector value:
+ * the owner-byte stores are atomic and GCC reloads whatever lives in memory
+ * after each of them, so a tail kept in a struct was read back from the
+ * stack for every frame; a vector stays in a register. */
 typedef uint32_t fresh_tail __attribute__((vector_size(16)));
 
 struct fresh_entry {
