@@ -16,32 +16,32 @@ local sh = shell.run
 
 local mac_of = shell.mac_of
 
+-- Waits up to 5 s for the log file to contain `word`; returns what it holds.
+local function log_when(log, word)
+  local s = ""
+  for _ = 1, 50 do
+    local f = io.open(log)
+    s = f and f:read("*a") or ""
+    if f then f:close() end
+    if s:find(word, 1, true) then break end
+    os.execute("sleep 0.1")
+  end
+  return s
+end
+
 -- Starts a reflector in the peer namespace; returns a function that stops
 -- it and returns its output.
 local function reflector(env, port, faults)
   local log = os.tmpname()
   local cmd = ("luajit tools/udp_reflect.lua --port %d --duration 30 %s"):format(port, faults or "")
   os.execute(("ip netns exec %s timeout -s TERM 40 chrt -f 10 %s > %s 2>&1 &"):format(env.peer_ns, cmd, log))
-  for _ = 1, 50 do
-    local f = io.open(log)
-    local s = f and f:read("*a") or ""
-    if f then f:close() end
-    if s:find("echoing") then break end
-    os.execute("sleep 0.1")
-  end
+  log_when(log, "echoing")
   return function()
     -- Not anchored at "luajit": make asan's luajit is a wrapper that runs
     -- /usr/bin/luajit -e ... tools/udp_reflect.lua.  "[t]" keeps the pattern
     -- from matching the shell that runs pkill.
     sh(("pkill -TERM -f '[t]ools/udp_reflect.lua --port %d '"):format(port))
-    local s = ""
-    for _ = 1, 50 do
-      local f = io.open(log)
-      s = f and f:read("*a") or ""
-      if f then f:close() end
-      if s:find("udp_reflect: received") then break end
-      os.execute("sleep 0.1")
-    end
+    local s = log_when(log, "udp_reflect: received")
     os.remove(log)
     return s
   end
@@ -142,25 +142,13 @@ describe("xsk-latency", function()
     local log = os.tmpname()
     os.execute(("ip netns exec %s timeout -s TERM 30 tools/xsk-luajit examples/udp_echo.lua --dev %s --ip %s "
       .. "--port 7003 --duration 8 > %s 2>&1 &"):format(env.peer_ns, env.b, PEER_IP, log))
-    for _ = 1, 50 do
-      local fh = io.open(log)
-      local s = fh and fh:read("*a") or ""
-      if fh then fh:close() end
-      if s:find("echoing") then break end
-      os.execute("sleep 0.1")
-    end
+    log_when(log, "echoing")
     local out, code = latency(env, 7003, "--count 200 --rate 1000")
     assert.are.equal(0, code, out)
     local r = summary(out)
     assert.are.same({ 200, 200, 0 }, { r.sent, r.received, r.lost }, out)
     sh(("pkill -TERM -f '[e]xamples/udp_echo.lua --dev %s --ip %s --port 7003'"):format(env.b, PEER_IP))
-    for _ = 1, 50 do
-      local fh = io.open(log)
-      local s = fh and fh:read("*a") or ""
-      if fh then fh:close() end
-      if s:find("datagrams echoed") then break end
-      os.execute("sleep 0.1")
-    end
+    log_when(log, "datagrams echoed")
     os.remove(log)
   end)
 
